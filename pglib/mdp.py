@@ -1,0 +1,292 @@
+"""Finite Markov decision processes, small named problems, and a gymnasium view.
+
+A :class:`TabularMDP` is the problem every exact computation in pglib runs on:
+transition probabilities ``P[s, a, s']``, expected rewards ``R[s, a]``, an initial
+distribution ``mu0[s]``, a discount ``gamma`` and an optional finite ``horizon``.
+
+Objective (the book's convention):
+
+- ``horizon=T``:    :math:`J = \\mathbb{E}[\\sum_{t=0}^{T-1} \\gamma^t r_t]`, any gamma in [0, 1];
+- ``horizon=None``: :math:`J = \\mathbb{E}[\\sum_{t=0}^{\\infty} \\gamma^t r_t]`, gamma < 1.
+
+Terminal states are absorbing with zero reward, so the formulas above need no special
+case for them; samplers and the gymnasium view end an episode when one is entered.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from pglib.returns import check_gamma
+
+DTYPE = torch.float64
+_ATOL = 1e-8
+
+
+def as_float64(x, name: str) -> torch.Tensor:
+    """``x`` (array-like or tensor) as a float64 tensor; ``ValueError`` naming ``name`` if it has NaN/inf."""
+    try:
+        t = torch.as_tensor(x).to(DTYPE) if not isinstance(x, torch.Tensor) else x.to(DTYPE)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}: {e}") from None
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
+    return t
+
+
+def _check_distribution(p: torch.Tensor, name: str, axis_text: str) -> None:
+    if (p < -_ATOL).any():
+        raise ValueError(f"{name} has negative probabilities (min {p.min().item():.3g}); expected entries >= 0")
+    sums = p.sum(-1)
+    worst = (sums - 1).abs().max().item()
+    if worst > 1e-6:
+        raise ValueError(f"{name} {axis_text} must sum to 1; the worst sums to {1 + worst:.6g} (off by {worst:.3g})")
+
+
+class TabularMDP:
+    """A finite MDP with validated, float64 torch tensors.
+
+    Args:
+        transitions: ``P``, shape ``[S, A, S]``; ``P[s, a]`` is a distribution over next states.
+        rewards: ``R``, shape ``[S, A]``, expected reward of taking ``a`` in ``s``.
+        initial: ``mu0``, shape ``[S]``, distribution of the first state.
+        gamma: discount in ``[0, 1]``; must be ``< 1`` when ``horizon is None``.
+        horizon: number of decisions ``T`` (finite horizon), or ``None`` (infinite horizon).
+        terminal: optional boolean mask ``[S]`` of terminal states (absorbing, zero reward).
+        state_names, action_names: optional labels for figures.
+
+    Example::
+
+        >>> P = [[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]]
+        >>> mdp = TabularMDP(P, rewards=[[0.0, 1.0], [0.0, 0.0]], initial=[1.0, 0.0],
+        ...                  gamma=0.9, horizon=None, terminal=[False, True])
+        >>> mdp.n_states, mdp.n_actions
+        (2, 2)
+    """
+
+    def __init__(
+        self,
+        transitions,
+        rewards,
+        initial,
+        gamma: float,
+        horizon: int | None = None,
+        terminal=None,
+        state_names: Sequence[str] | None = None,
+        action_names: Sequence[str] | None = None,
+    ) -> None:
+        P = as_float64(transitions, "transitions")
+        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+            raise ValueError(f"transitions must have shape [S, A, S] with S, A >= 1; got {tuple(P.shape)}")
+        S, A = P.shape[0], P.shape[1]
+        _check_distribution(P, "transitions", "rows P[s, a, :]")
+        R = as_float64(rewards, "rewards")
+        if tuple(R.shape) != (S, A):
+            raise ValueError(f"rewards must have shape [S, A] = [{S}, {A}] to match transitions; got {tuple(R.shape)}")
+        mu0 = as_float64(initial, "initial")
+        if tuple(mu0.shape) != (S,):
+            raise ValueError(f"initial must have shape [S] = [{S}]; got {tuple(mu0.shape)}")
+        _check_distribution(mu0, "initial", "entries")
+        gamma = check_gamma(gamma)
+        if horizon is None:
+            if gamma >= 1.0:
+                raise ValueError(
+                    "gamma must be < 1 when horizon=None (infinite horizon): the return would not be finite; "
+                    "give a finite horizon to use gamma=1"
+                )
+        else:
+            if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+                raise ValueError(f"horizon must be a positive integer or None, got {horizon!r}")
+            horizon = int(horizon)
+        if terminal is None:
+            term = torch.zeros(S, dtype=torch.bool)
+        else:
+            term = torch.as_tensor(terminal, dtype=torch.bool)
+            if tuple(term.shape) != (S,):
+                raise ValueError(f"terminal must be a boolean mask of shape [S] = [{S}]; got {tuple(term.shape)}")
+            for s in torch.nonzero(term).flatten().tolist():
+                if not torch.allclose(P[s, :, s], torch.ones(A, dtype=DTYPE), atol=1e-9):
+                    raise ValueError(f"terminal state {s} must be absorbing: P[{s}, a, {s}] = 1 for every action")
+                if R[s].abs().max() > 0:
+                    raise ValueError(f"terminal state {s} must have zero reward; got rewards {R[s].tolist()}")
+        for label, names, n in (("state_names", state_names, S), ("action_names", action_names, A)):
+            if names is not None and len(names) != n:
+                raise ValueError(f"{label} must have {n} entries, got {len(names)}")
+        self.transitions, self.rewards, self.initial, self.terminal = P, R, mu0, term
+        self.gamma, self.horizon = gamma, horizon
+        self.state_names = list(state_names) if state_names is not None else [f"s{i}" for i in range(S)]
+        self.action_names = list(action_names) if action_names is not None else [f"a{i}" for i in range(A)]
+
+    @property
+    def n_states(self) -> int:
+        return self.transitions.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.transitions.shape[1]
+
+    def __repr__(self) -> str:
+        h = "infinite" if self.horizon is None else self.horizon
+        return f"TabularMDP(S={self.n_states}, A={self.n_actions}, gamma={self.gamma}, horizon={h}, terminal={self.terminal.sum().item()})"
+
+    def check_logits(self, logits) -> torch.Tensor:
+        """Validate softmax-policy logits ``[S, A]`` and return them as float64 (differentiable)."""
+        if not isinstance(logits, torch.Tensor):
+            logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+        if tuple(logits.shape) != (self.n_states, self.n_actions):
+            raise ValueError(
+                f"logits must have shape [S, A] = [{self.n_states}, {self.n_actions}]; got {tuple(logits.shape)}"
+            )
+        if not torch.isfinite(logits.detach()).all():
+            raise ValueError("logits contain NaN or infinite values; expected finite numbers")
+        return logits.to(DTYPE)
+
+    def policy(self, logits) -> torch.Tensor:
+        """Softmax policy ``pi[s, a]`` from logits ``[S, A]`` (differentiable)."""
+        return torch.softmax(self.check_logits(logits), dim=-1)
+
+    def with_(self, **changes) -> "TabularMDP":
+        """A copy with some fields replaced, e.g. ``mdp.with_(gamma=1.0, horizon=20)``."""
+        fields = dict(
+            transitions=self.transitions, rewards=self.rewards, initial=self.initial, gamma=self.gamma,
+            horizon=self.horizon, terminal=self.terminal, state_names=self.state_names, action_names=self.action_names,
+        )
+        fields.update(changes)
+        return TabularMDP(**fields)
+
+    def to_env(self, logits=None) -> "TabularEnv":
+        """A gymnasium ``Env`` that samples this MDP (see :class:`TabularEnv`)."""
+        return TabularEnv(self)
+
+
+class TabularEnv(gym.Env):
+    """Gymnasium view of a :class:`TabularMDP`.
+
+    Observations and actions are integers (``Discrete``). ``terminated`` is True when a
+    terminal state is entered, and also after ``mdp.horizon`` steps: in a finite-horizon MDP the
+    objective itself stops at ``T`` (nothing is left to bootstrap), so the horizon is part of the
+    problem, not an outside time limit. ``truncated`` is always False; to cut an infinite-horizon
+    MDP short, wrap it in ``gymnasium.wrappers.TimeLimit``, which reports truncation correctly.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, mdp: TabularMDP) -> None:
+        self.mdp = mdp
+        self.observation_space = gym.spaces.Discrete(mdp.n_states)
+        self.action_space = gym.spaces.Discrete(mdp.n_actions)
+        self._P = mdp.transitions.numpy()
+        self._R = mdp.rewards.numpy()
+        self._mu0 = mdp.initial.numpy()
+        self._terminal = mdp.terminal.numpy()
+        self._state = 0
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._state = int(self.np_random.choice(self.mdp.n_states, p=self._mu0))
+        self._t = 0
+        return self._state, {}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an integer in [0, {self.mdp.n_actions}); got {action!r}")
+        s, a = self._state, int(action)
+        reward = float(self._R[s, a])
+        self._state = int(self.np_random.choice(self.mdp.n_states, p=self._P[s, a]))
+        self._t += 1
+        terminated = bool(self._terminal[self._state]) or (self.mdp.horizon is not None and self._t >= self.mdp.horizon)
+        return self._state, reward, terminated, False, {}
+
+
+# ----------------------------------------------------------------------------- named problems
+
+
+def bandit(means: Sequence[float] = (1.0, 0.8, 0.2), gamma: float = 1.0) -> TabularMDP:
+    """A one-step multi-armed bandit: one state, ``len(means)`` arms, reward ``means[a]``, horizon 1."""
+    means = as_float64(means, "means")
+    if means.ndim != 1 or means.numel() < 2:
+        raise ValueError(f"means must be a 1-D sequence with at least 2 arms; got shape {tuple(means.shape)}")
+    A = means.numel()
+    return TabularMDP(torch.ones(1, A, 1, dtype=DTYPE), means[None, :], torch.ones(1, dtype=DTYPE), gamma=gamma,
+                      horizon=1, action_names=[f"arm {a}" for a in range(A)])
+
+
+def chain(n_states: int = 5, slip: float = 0.1, gamma: float = 0.9, horizon: int | None = None,
+          left_reward: float = 0.2, right_reward: float = 1.0) -> TabularMDP:
+    """A chain with a trap: ``left`` (action 0) and ``right`` (action 1) move one state, slipping the
+    other way with probability ``slip``. Taking ``left`` at the left end pays a small
+    ``left_reward``; taking ``right`` at the right end pays ``right_reward``. Start at the left end."""
+    if int(n_states) != n_states or n_states < 2:
+        raise ValueError(f"n_states must be an integer >= 2, got {n_states!r}")
+    if not 0.0 <= slip <= 1.0:
+        raise ValueError(f"slip must be a probability in [0, 1], got {slip!r}")
+    S = int(n_states)
+    P = torch.zeros(S, 2, S, dtype=DTYPE)
+    for s in range(S):
+        left, right = max(s - 1, 0), min(s + 1, S - 1)
+        P[s, 0, left] += 1 - slip
+        P[s, 0, right] += slip
+        P[s, 1, right] += 1 - slip
+        P[s, 1, left] += slip
+    R = torch.zeros(S, 2, dtype=DTYPE)
+    R[0, 0] = left_reward
+    R[S - 1, 1] = right_reward
+    mu0 = torch.zeros(S, dtype=DTYPE)
+    mu0[0] = 1.0
+    return TabularMDP(P, R, mu0, gamma=gamma, horizon=horizon, action_names=["left", "right"])
+
+
+def two_state(gamma: float = 0.9, horizon: int | None = None) -> TabularMDP:
+    """Two states, two actions: ``stay`` (0) or ``switch`` (1), each succeeding with probability 0.9.
+    Staying in state 0 pays 1; switching out of state 1 pays 2; everything else pays 0."""
+    P = torch.tensor(
+        [[[0.9, 0.1], [0.1, 0.9]],
+         [[0.1, 0.9], [0.9, 0.1]]], dtype=DTYPE)
+    R = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=DTYPE)
+    return TabularMDP(P, R, torch.tensor([0.5, 0.5], dtype=DTYPE), gamma=gamma, horizon=horizon,
+                      action_names=["stay", "switch"])
+
+
+def random_mdp(n_states: int = 5, n_actions: int = 3, seed: int = 0, gamma: float = 0.9,
+               horizon: int | None = None, concentration: float = 1.0) -> TabularMDP:
+    """A random MDP: transition rows from a Dirichlet(``concentration``), rewards uniform in [0, 1),
+    initial distribution from a Dirichlet(1). Reproducible from ``seed``."""
+    if int(n_states) != n_states or n_states < 1 or int(n_actions) != n_actions or n_actions < 1:
+        raise ValueError(f"n_states and n_actions must be positive integers, got {n_states!r}, {n_actions!r}")
+    if concentration <= 0:
+        raise ValueError(f"concentration must be > 0, got {concentration!r}")
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(n_states, concentration), size=(n_states, n_actions))
+    R = rng.uniform(0.0, 1.0, size=(n_states, n_actions))
+    mu0 = rng.dirichlet(np.ones(n_states))
+    return TabularMDP(P, R, mu0, gamma=gamma, horizon=horizon)
+
+
+def short_corridor(gamma: float = 1.0, horizon: int | None = 100) -> TabularMDP:
+    """The short corridor with switched actions (Sutton & Barto 2018, Example 13.1).
+
+    Three non-terminal states and a terminal goal (state 3); reward -1 per step. Action 0 is
+    ``left``, action 1 is ``right``, except in state 1 where they are switched. ``left`` in state 0
+    stays put. The states look identical to the agent, so the policy is one row of logits shared by
+    all states (``logits = theta.expand(4, 2)``); then the best policy is stochastic, with
+    ``P(right) = 2 - sqrt(2) ~ 0.586`` for ``gamma = 1`` and an infinite horizon.
+    """
+    S, A = 4, 2
+    P = torch.zeros(S, A, S, dtype=DTYPE)
+    P[0, 0, 0] = 1.0
+    P[0, 1, 1] = 1.0
+    P[1, 0, 2] = 1.0  # switched: "left" moves right
+    P[1, 1, 0] = 1.0
+    P[2, 0, 1] = 1.0
+    P[2, 1, 3] = 1.0
+    P[3, :, 3] = 1.0
+    R = torch.full((S, A), -1.0, dtype=DTYPE)
+    R[3] = 0.0
+    mu0 = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=DTYPE)
+    return TabularMDP(P, R, mu0, gamma=gamma, horizon=horizon, terminal=[False, False, False, True],
+                      state_names=["start", "switched", "last", "goal"], action_names=["left", "right"])
