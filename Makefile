@@ -7,23 +7,31 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JB := $(VENV)/bin/jupyter-book
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
-# nbval outputs are trusted by the build only for this exact pglib + notebooks + pins.
-SOURCE_HASH = $(shell cat pglib/*.py $(NOTEBOOKS) requirements.txt | sha256sum | cut -c1-16)
+# nbval outputs are trusted by the build only for this exact pglib + notebooks + pins + sanitizers.
+SOURCE_HASH = $(shell cat $(sort $(shell find pglib -name '*.py')) $(NOTEBOOKS) requirements.txt tests/nbval_sanitize.cfg | sha256sum | cut -c1-16)
 VERIFIED = _build/.verified-$(SOURCE_HASH)
 PYTEST := $(PY) -m pytest -p no:cacheprovider
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# tests/nbval_semicolon.py: a trailing `;` hides a cell's value under nbval as in Jupyter.
+NBVAL := -p tests.nbval_semicolon --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Always a full, strict rebuild: an incremental Sphinx build does not re-read unchanged
+# pages, so it would not repeat their warnings and -W would pass a broken book.
+JB_BUILD := $(JB) build . -W --keep-going --all
+CHROMIUM ?= /usr/bin/chromium
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# Do not export MPLBACKEND=Agg: kernels inherit it and then draw no inline figures,
+# so `make execute` would commit notebooks without their plots.
 export OMP_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup book test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench clean
 
 help:
-	@echo "make book    build the HTML book into _build/html (sets up .venv on first use)"
-	@echo "make test    run every test: units, notebooks (nbval), built HTML in Chromium, Colab path"
-	@echo "make execute re-execute every chapter notebook in place (after changing pglib)"
-	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make book            build the HTML book into _build/html (sets up .venv on first use)"
+	@echo "make test            every test: units + notebooks (nbval), build, built HTML in Chromium, Colab path"
+	@echo "make execute         re-run every chapter notebook in place (after changing pglib);"
+	@echo "                     one chapter: make execute NOTEBOOKS=book/03_x.ipynb"
+	@echo "make test-notebooks  only re-check the notebooks' stored outputs (nbval)"
+	@echo "make bench           run the benchmarks in benchmarks/"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,37 +47,44 @@ setup: $(STAMP)
 # renders those verified outputs (execute_notebooks: off). The stamp is keyed on
 # pglib's source, so a change to pglib forces the check again before a build.
 $(VERIFIED): $(STAMP)
-	$(PYTEST) -n 2 --dist loadfile $(NBVAL) $(NOTEBOOKS)
+	$(if $(NOTEBOOKS),$(PYTEST) -n 2 --dist loadfile $(NBVAL) $(NOTEBOOKS),@echo "No notebooks in book/ to verify.")
 	@mkdir -p _build && rm -f _build/.verified-* && touch $@
 
 book: $(VERIFIED)
-	$(JB) build . -W --keep-going
+	$(JB_BUILD)
 	@echo
 	@echo "Book built. Open: file://$(CURDIR)/_build/html/index.html"
+
+test-notebooks: $(STAMP)
+	@rm -f $(VERIFIED)
+	@$(MAKE) --no-print-directory $(VERIFIED)
 
 test-unit: $(STAMP)
 	$(PYTEST) -n 2 --dist loadfile -m "not browser and not colab and not gpu" tests $(NBVAL) $(NOTEBOOKS)
 	@mkdir -p _build && rm -f _build/.verified-* && touch $(VERIFIED)
 
+# The browser test drives Debian's chromium through Playwright; it never downloads a browser.
 browser-deps:
-	@command -v chromium >/dev/null || { \
+	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium for the browser test"; \
+	    echo "Installing Debian's chromium for the browser test (about a minute)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
-	    echo "Missing: the 'chromium' browser (Debian package 'chromium'). Install it, e.g. 'sudo apt-get install chromium'."; exit 1; \
+	    echo "Missing: $(CHROMIUM), needed by tests/test_browser.py. Install Debian's 'chromium'"; \
+	    echo "package (sudo apt-get install chromium) or run: make test CHROMIUM=/path/to/chromium"; exit 1; \
 	  fi; }
 
+# The built pages in Chromium and the Colab path run side by side (one file per worker).
 test-html: $(STAMP) browser-deps
-	$(JB) build . -W --keep-going
-	$(PYTEST) -n 2 -m "browser or colab or gpu" tests
+	$(JB_BUILD)
+	CHROMIUM=$(CHROMIUM) $(PYTEST) -n 2 --dist loadfile -m "browser or colab or gpu" tests
 
 test: test-unit test-html
 
+# Re-run every notebook in place (kernel in book/, no timestamps written); then
+# `make test` or `make book` checks the new outputs again. One notebook: make execute NOTEBOOKS=book/03_x.ipynb
 execute: $(STAMP)
-	for nb in $(NOTEBOOKS); do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
-	done
+	$(PY) tests/execute_notebooks.py $(NOTEBOOKS)
 
 sync-setup-cell: $(STAMP)
 	$(PY) tests/setup_cell.py --write $(NOTEBOOKS)

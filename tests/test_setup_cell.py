@@ -1,0 +1,121 @@
+"""Every chapter notebook starts the same way and carries its outputs.
+
+- the first code cell is exactly the setup cell generated from ``_config.yml``
+  (``python tests/setup_cell.py --write book/NN_name.ipynb`` fixes it), tagged ``setup``;
+- a code cell tagged ``parameters`` assigns ``SEED``;
+- every code cell has an execution count, so nbval compares its committed outputs
+  (a cell without one is only run, never compared);
+- the setup cell installs our distribution, never the unrelated ``pglib`` from PyPI.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import pathlib
+import re
+
+import pytest
+
+import setup_cell
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def load(path: pathlib.Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no book/*.ipynb found: the book has no chapters"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def notebook(request) -> tuple[pathlib.Path, dict]:
+    return request.param, load(request.param)
+
+
+def test_first_code_cell_is_the_setup_cell(notebook):
+    path, nb = notebook
+    cells = code_cells(nb)
+    assert cells, f"{path.name}: no code cells"
+    first = cells[0]
+    fix = f"run `python tests/setup_cell.py --write book/{path.name}`"
+    assert setup_cell.TAG in tags(first), f"{path.name}: first code cell is not tagged {setup_cell.TAG!r}; {fix}"
+    assert source(first) == setup_cell.setup_cell_source(), (
+        f"{path.name}: the setup cell differs from the one generated from _config.yml; {fix}"
+    )
+
+
+def test_parameters_cell_assigns_seed(notebook):
+    path, nb = notebook
+    cells = [c for c in code_cells(nb) if "parameters" in tags(c)]
+    assert len(cells) == 1, f"{path.name}: expected one code cell tagged 'parameters', found {len(cells)}"
+    tree = ast.parse(source(cells[0]))
+    assigned = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    assert "SEED" in assigned, f"{path.name}: the 'parameters' cell does not assign SEED (it assigns {sorted(assigned)})"
+    position = code_cells(nb).index(cells[0])
+    assert position == 1, f"{path.name}: the 'parameters' cell should be the second code cell, it is number {position + 1}"
+
+
+def test_every_code_cell_was_executed(notebook):
+    path, nb = notebook
+    missing = [i for i, c in enumerate(code_cells(nb), 1) if c.get("execution_count") is None and source(c).strip()]
+    assert not missing, (
+        f"{path.name}: code cells {missing} have no execution count, so nbval would not compare their outputs; "
+        f"execute the notebook (`make execute`) and commit its outputs"
+    )
+    counts = [c["execution_count"] for c in code_cells(nb) if c.get("execution_count") is not None]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts} are not 1, 2, 3, ...: the outputs come from an out-of-order "
+        f"session; rerun the notebook top to bottom (`make execute`)"
+    )
+
+
+def test_setup_cell_never_installs_pypi_pglib():
+    """The PyPI name ``pglib`` belongs to an unrelated PostgreSQL package."""
+    text = setup_cell.setup_cell_source()
+    installs = re.findall(r"pip\", \"install\", \"--quiet\", (\w+)", text)
+    assert installs == ["source"], installs
+    default = re.search(r'os\.environ\.get\("PGLIB_SOURCE", "([^"]+)"\)', text)
+    assert default, "the setup cell no longer reads PGLIB_SOURCE with a default"
+    assert default.group(1).startswith(f"{setup_cell.DISTRIBUTION} @ git+https://"), default.group(1)
+    # Nothing else may name bare "pglib" as something to install.
+    for line in text.splitlines():
+        if "install" in line and "pglib" in line and not line.lstrip().startswith("#"):
+            pytest.fail(f"setup cell line installs something named pglib: {line!r}")
+    # Importability is checked on a module only our package has.
+    assert "import pglib.exact" in text
+
+
+def test_setup_cell_matches_the_distribution_name():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(rf'^name = "{re.escape(setup_cell.DISTRIBUTION)}"$', pyproject, re.M), (
+        f"pyproject.toml's project name is not {setup_cell.DISTRIBUTION!r}, which the setup cell installs"
+    )
+
+
+def test_setup_cell_url_is_the_repository_in_config():
+    url, branch = setup_cell.repository()
+    assert url.startswith("https://github.com/"), url
+    assert f"git+{url}@{branch}" in setup_cell.setup_cell_source()
