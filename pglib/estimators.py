@@ -1,0 +1,357 @@
+r"""Per-trajectory score-function gradient estimates for the tabular softmax policy.
+
+Every estimator here returns one gradient estimate per trajectory, shape ``[N, S, A]``, so that
+the Monte Carlo estimate is ``est.mean(0)`` and its covariance, standard errors and tests are one
+line each (:mod:`pglib.stats`). All of them have the form
+
+.. math:: \hat g(\tau) = \sum_{t<T} m_t\, \psi_t\, \nabla_\theta \log\pi_\theta(a_t|s_t)
+
+with :math:`m_t` the mask (real decisions only) and a per-step weight :math:`\psi_t` that names
+the estimator. For softmax logits :math:`\theta \in \mathbb{R}^{S\times A}`,
+
+.. math:: \frac{\partial \log \pi(a|s)}{\partial \theta_{s',b}} = 1[s'=s]\,\big(1[b=a] - \pi(b|s)\big),
+
+nonzero only in row :math:`s`, and each row sums to zero, so every estimate has rows summing to
+zero. :func:`weighted_score_sum` computes the sum with one scatter-add, without building an
+``[N, T, S, A]`` tensor.
+
+Which :math:`\psi_t` (``R`` the discounted return :math:`\sum_k\gamma^k r_k`,
+:math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` the reward-to-go, ``b`` a baseline):
+
+- :func:`reinforce` ``weights="return"``: :math:`\psi_t = R - b` (Williams 1992), unbiased for
+  :math:`\nabla J`;
+- ``weights="reward_to_go"``: :math:`\psi_t = \gamma^t (G_t - b)`, unbiased for :math:`\nabla J`;
+  with ``discount_score=False``, :math:`\psi_t = G_t - b`, which is what most code computes and is
+  biased for :math:`\gamma < 1` (its expectation is :func:`pglib.exact.expected_direction`
+  with ``discount_score=False``; Thomas 2014, Nota & Thomas 2020);
+- a baseline that depends on the state (and time) keeps the estimator unbiased; one that depends
+  on the sampled action (``action_baseline``) does not, see :func:`expected_action_baseline`;
+- :func:`past_reward_terms`: :math:`\psi_t = \sum_{k<t}\gamma^k r_k`, the terms that the
+  reward-to-go form drops from the return form; mean zero;
+- :func:`importance_weighted`: off-policy estimates from a behaviour policy's trajectories.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pglib import importance
+from pglib.mdp import DTYPE, TabularMDP
+from pglib.returns import check_gamma, reward_to_go
+from pglib.sampling import Trajectories
+
+__all__ = [
+    "score", "weighted_score_sum", "step_baseline", "reinforce", "past_reward_terms",
+    "importance_weighted", "expected_action_baseline", "expected_step_importance",
+]
+
+_WEIGHTS = ("return", "reward_to_go")
+_KINDS = ("trajectory", "per_decision", "step")
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_traj(traj) -> Trajectories:
+    if not isinstance(traj, Trajectories):
+        raise ValueError(f"traj must be a pglib.sampling.Trajectories batch, got {type(traj).__name__}")
+    return traj
+
+
+def _check_logits(logits, traj: Trajectories | None = None, name: str = "logits") -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor):
+        try:
+            logits = torch.as_tensor(logits, dtype=DTYPE)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{name} must be a numeric [S, A] array, got {type(logits).__name__}: {e}") from None
+    logits = logits.detach().to(DTYPE)
+    if logits.ndim != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
+        raise ValueError(f"{name} must have shape [S, A]; got {tuple(logits.shape)}")
+    if not torch.isfinite(logits).all():
+        raise ValueError(f"{name} contain NaN or infinite values; expected finite numbers")
+    if traj is not None and traj.n_states is not None:
+        if (traj.n_states, traj.n_actions) != tuple(logits.shape):
+            raise ValueError(f"{name} must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the MDP "
+                             f"the batch was sampled from; got {tuple(logits.shape)}")
+    elif traj is not None and traj.n > 0:
+        S, A = logits.shape
+        smax, amax = int(traj.states.max()), int(traj.actions.max())
+        smin, amin = int(traj.states.min()), int(traj.actions.min())
+        if smin < 0 or smax >= S:
+            raise ValueError(f"traj.states must lie in [0, {S}) to match {name} of shape [S, A] = [{S}, {A}]; "
+                             f"got values in [{smin}, {smax}]")
+        if amin < 0 or amax >= A:
+            raise ValueError(f"traj.actions must lie in [0, {A}) to match {name} of shape [S, A] = [{S}, {A}]; "
+                             f"got values in [{amin}, {amax}]")
+    return logits
+
+
+def _check_weights(weights, traj: Trajectories, name: str = "weights") -> torch.Tensor:
+    w = torch.as_tensor(weights, dtype=DTYPE)
+    if tuple(w.shape) != (traj.n, traj.horizon):
+        raise ValueError(f"{name} must have shape [N, T] = [{traj.n}, {traj.horizon}]; got {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return w
+
+
+# ----------------------------------------------------------------------------- the core
+
+
+def score(logits, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    r"""Score :math:`\nabla_\theta \log\pi(a|s)` of each (state, action), shape ``[..., S, A]``.
+
+    Dense (it builds ``S x A`` entries per step): meant for small examples and teaching; the
+    estimators use :func:`weighted_score_sum`, which never materialises it.
+
+    Example: with ``logits = zeros(1, 2)``, ``score(logits, [0], [1]) == [[[-0.5, 0.5]]]``.
+    """
+    logits = _check_logits(logits)
+    S, A = logits.shape
+    states, actions = torch.as_tensor(states, dtype=torch.long), torch.as_tensor(actions, dtype=torch.long)
+    if states.shape != actions.shape:
+        raise ValueError(f"states and actions must have the same shape; got {tuple(states.shape)}, {tuple(actions.shape)}")
+    pi = torch.softmax(logits, -1)
+    out = torch.nn.functional.one_hot(states, S).to(DTYPE)[..., None] * (
+        torch.nn.functional.one_hot(actions, A).to(DTYPE)[..., None, :] - pi)
+    return out
+
+
+def weighted_score_sum(logits, traj: Trajectories, weights) -> torch.Tensor:
+    r"""Per-trajectory :math:`\sum_t m_t\, w_t\, \nabla_\theta \log\pi(a_t|s_t)`, shape ``[N, S, A]``.
+
+    The core of every estimator. With :math:`c_{n}(s,a) = \sum_t m_t w_t 1[s_t=s, a_t=a]` (one
+    scatter-add of the ``N x T`` weights into ``N x S x A`` bins) and :math:`c_n(s) = \sum_a c_n(s,a)`,
+    the sum is :math:`c_n(s,a) - c_n(s)\,\pi(a|s)`; no ``[N, T, S, A]`` tensor is built.
+
+    Args:
+        logits: ``[S, A]`` softmax-policy logits at which the score is taken.
+        traj: the batch (``mask`` selects the real steps).
+        weights: ``[N, T]`` per-step weights :math:`w_t` (values at masked steps are ignored).
+
+    Example (one trajectory, one step in state 0 taking action 1, weight 2, uniform policy over 2
+    actions): ``[[[-1.0, 1.0]]]``.
+    """
+    traj = _check_traj(traj)
+    return _weighted_score_sum(_check_logits(logits, traj), traj, _check_weights(weights, traj))
+
+
+def _weighted_score_sum(logits: torch.Tensor, traj: Trajectories, w: torch.Tensor) -> torch.Tensor:
+    S, A = logits.shape
+    N = traj.n
+    pi = torch.softmax(logits, -1)
+    # Work on the time-major [T, N] views: the sampler stores batches that way, so the flattening
+    # below is free (a contiguous [N, T] batch from elsewhere is simply copied once).
+    states, actions, mask, w = traj.states.T, traj.actions.T, traj.mask.T, w.T
+    index = (states * A + actions).add_(torch.arange(N) * (S * A))  # n * S*A + s * A + a, shape [T, N]
+    if not bool(mask.all()):  # a cheap pass over booleans saves a pass over floats when nothing is masked
+        w = w.masked_fill(~mask, 0.0)
+    c_sa = torch.zeros(N * S * A, dtype=DTYPE).index_add_(0, index.reshape(-1), w.reshape(-1)).view(N, S, A)
+    c_s = c_sa.view(N * S, A) @ torch.ones(A, dtype=DTYPE)  # sum_t m_t w_t 1[s_t = s] (a matvec: faster than .sum(-1))
+    return c_sa.sub_(c_s.view(N, S, 1) * pi)
+
+
+# ----------------------------------------------------------------------------- on-policy
+
+
+def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> torch.Tensor:
+    r"""The baseline value :math:`b_t` at every step, shape ``[N, T]``.
+
+    Args:
+        baseline: ``None`` (zero), a number (constant), a tensor ``[S]`` (state baseline
+            :math:`b(s_t)`, e.g. :func:`pglib.exact.state_values` for an infinite horizon), or a
+            tensor ``[T, S]`` (time-and-state baseline :math:`b_t(s_t)`, e.g.
+            :func:`pglib.exact.time_state_values` for a finite horizon).
+        action_baseline: ``None`` or a tensor ``[S, A]``: :math:`b(s_t, a_t)`, which depends on the
+            sampled action and therefore biases the estimator (a negative control). Added to
+            ``baseline`` if both are given.
+    """
+    N, T = traj.n, traj.horizon
+    b = torch.zeros(N, T, dtype=DTYPE)
+    if baseline is None and action_baseline is None:
+        return b
+    if baseline is not None:
+        if callable(baseline) and not isinstance(baseline, torch.Tensor):
+            raise ValueError("baseline must be a number or a tensor [S] or [T, S], not a callable; "
+                             "for anything else build weights and call weighted_score_sum")
+        bt = torch.as_tensor(baseline, dtype=DTYPE)
+        if not torch.isfinite(bt).all():
+            raise ValueError("baseline contains NaN or infinite values")
+        if bt.ndim == 0:
+            b = b + bt
+        elif bt.ndim == 1:
+            if traj.n and int(traj.states.max()) >= bt.shape[0]:
+                raise ValueError(f"baseline of shape [S] = [{bt.shape[0]}] does not cover states up to "
+                                 f"{int(traj.states.max())}")
+            b = bt[traj.states]
+        elif bt.ndim == 2:
+            if bt.shape[0] != T or (traj.n and int(traj.states.max()) >= bt.shape[1]):
+                raise ValueError(
+                    f"a 2-D baseline must be time-and-state, shape [T, S] with T = {T}; got {tuple(bt.shape)} "
+                    "(an action-dependent [S, A] baseline goes in action_baseline)")
+            b = bt[torch.arange(T)[None, :], traj.states]
+        else:
+            raise ValueError(f"baseline must be a number, [S] or [T, S]; got shape {tuple(bt.shape)}")
+    if action_baseline is not None:
+        ab = torch.as_tensor(action_baseline, dtype=DTYPE)
+        if ab.ndim != 2 or (traj.n and (int(traj.states.max()) >= ab.shape[0] or int(traj.actions.max()) >= ab.shape[1])):
+            raise ValueError(f"action_baseline must have shape [S, A] covering the batch; got {tuple(ab.shape)}")
+        if not torch.isfinite(ab).all():
+            raise ValueError("action_baseline contains NaN or infinite values")
+        b = b + ab[traj.states, traj.actions]
+    return b
+
+
+def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_to_go", baseline=None,
+              discount_score: bool = True, action_baseline=None) -> torch.Tensor:
+    r"""REINFORCE per-trajectory gradient estimates (Williams 1992), shape ``[N, S, A]``.
+
+    .. math:: \hat g(\tau) = \sum_{t<T} m_t\, \psi_t\, \nabla_\theta\log\pi_\theta(a_t|s_t)
+
+    ========================  =======================  =====================================================
+    ``weights``               ``discount_score``       :math:`\psi_t`
+    ========================  =======================  =====================================================
+    ``"return"``              True (only)              :math:`R(\tau) - b_t`, :math:`R = \sum_k \gamma^k r_k`
+    ``"reward_to_go"``        True (default)           :math:`\gamma^t\,(G_t - b_t)`  (unbiased)
+    ``"reward_to_go"``        False                    :math:`G_t - b_t`  (biased for :math:`\gamma<1`)
+    ========================  =======================  =====================================================
+
+    with :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` and :math:`b_t` from :func:`step_baseline`
+    (``baseline``: constant, ``[S]`` or ``[T, S]``; ``action_baseline``: ``[S, A]``, biased).
+    The first two rows are unbiased for :func:`pglib.exact.gradient` when ``baseline`` does not
+    depend on the action (finite horizon; for a truncated infinite horizon, up to the truncated
+    tail). Rewards to go are computed within the held ``T`` steps.
+
+    Example::
+
+        traj = sampling.sample_trajectories(m, logits, n=10_000, seed=0)
+        g_hat = reinforce(traj, logits, m.gamma).mean(0)        # compare with exact.gradient(m, logits)
+    """
+    traj = _check_traj(traj)
+    gamma = check_gamma(gamma)
+    if weights not in _WEIGHTS:
+        raise ValueError(f"weights must be one of {_WEIGHTS}, got {weights!r}")
+    if not isinstance(discount_score, bool):
+        raise ValueError(f"discount_score must be True or False, got {discount_score!r}")
+    if weights == "return" and not discount_score:
+        raise ValueError("discount_score=False applies to weights='reward_to_go' only: the total return "
+                         "R = sum_k gamma^k r_k already carries the discount of every reward")
+    logits = _check_logits(logits, traj)
+    G = reward_to_go(traj.rewards, gamma)  # [N, T]
+    if weights == "return":
+        psi = G[:, :1].expand(-1, traj.horizon)
+    else:
+        psi = G
+    if baseline is not None or action_baseline is not None:
+        psi = psi - step_baseline(traj, baseline, action_baseline)
+    if weights == "reward_to_go" and discount_score:
+        psi = psi * _discounts(traj.horizon, gamma)
+    return _weighted_score_sum(logits, traj, psi)
+
+
+def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
+    r"""The terms the reward-to-go estimator drops, shape ``[N, S, A]``; mean zero.
+
+    .. math:: \sum_{t<T} m_t \Big(\sum_{k<t}\gamma^k r_k\Big) \nabla_\theta\log\pi_\theta(a_t|s_t)
+
+    An action cannot change rewards received before it, so each term has expectation zero, and
+    ``reinforce(..., "return") = reinforce(..., "reward_to_go") + past_reward_terms(...)``.
+    """
+    traj = _check_traj(traj)
+    gamma = check_gamma(gamma)
+    disc_r = traj.rewards * _discounts(traj.horizon, gamma)
+    past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards strictly before t
+    return _weighted_score_sum(_check_logits(logits, traj), traj, past)
+
+
+def _discounts(T: int, gamma: float) -> torch.Tensor:
+    return torch.tensor([gamma**t for t in range(T)], dtype=DTYPE)
+
+
+# ----------------------------------------------------------------------------- off-policy
+
+
+def importance_weighted(traj: Trajectories, target_logits, behaviour_logits, gamma: float,
+                        kind: str = "per_decision") -> torch.Tensor:
+    r"""Off-policy gradient estimates at the target policy from a behaviour policy's batch, ``[N, S, A]``.
+
+    ``traj`` was sampled under :math:`\beta = \mathrm{softmax}(\text{behaviour\_logits})`; the scores are
+    taken at :math:`\pi = \mathrm{softmax}(\text{target\_logits})`; :math:`\rho_t = \pi(a_t|s_t)/\beta(a_t|s_t)`
+    (:func:`pglib.importance.step_ratios`).
+
+    - ``"trajectory"``: :math:`\big(\prod_{k<T}\rho_k\big) \sum_t \gamma^t G_t \nabla\log\pi(a_t|s_t)`
+      (whole-trajectory importance sampling times REINFORCE). Unbiased for
+      :math:`\nabla J(\pi)`; variance grows exponentially with ``T``.
+    - ``"per_decision"``: :math:`\sum_t \nabla\log\pi(a_t|s_t) \sum_{k\ge t} \gamma^k r_k \prod_{j\le k}\rho_j`
+      (Precup, Sutton & Singh 2000): reward :math:`r_k` is weighted only by the ratios of the
+      actions before it. Unbiased, lower variance.
+    - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the one-step correction
+      used by PPO-style surrogates. Biased: states come from :math:`\beta`'s distribution and
+      :math:`G_t` follows :math:`\beta` after ``t``; its exact expectation is
+      :func:`expected_step_importance`. Unbiased when :math:`\pi = \beta`.
+    """
+    traj = _check_traj(traj)
+    gamma = check_gamma(gamma)
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    disc = _discounts(traj.horizon, gamma)
+    if kind == "trajectory":
+        W = importance.trajectory_ratios(traj, target_logits, behaviour_logits)
+        return W[:, None, None] * reinforce(traj, target_logits, gamma)
+    if kind == "per_decision":
+        c = importance.per_decision_ratios(traj, target_logits, behaviour_logits)
+        x = disc * c * traj.rewards  # gamma^k r_k prod_{j<=k} rho_j
+        psi = x.flip(1).cumsum(1).flip(1)  # sum over k >= t
+        return _weighted_score_sum(_check_logits(target_logits, traj, "target_logits"), traj, psi)
+    rho = importance.step_ratios(traj, target_logits, behaviour_logits)
+    psi = rho * disc * reward_to_go(traj.rewards, gamma)
+    return _weighted_score_sum(_check_logits(target_logits, traj, "target_logits"), traj, psi)
+
+
+# ----------------------------------------------------------------------------- exact expectations
+
+
+def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.Tensor:
+    r"""Exact expectation of ``reinforce(traj, logits, gamma, action_baseline=b)`` (reward-to-go, discounted score).
+
+    .. math:: \nabla J - \sum_{t<T}\gamma^t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, b(s,a)
+
+    (finite horizon). The subtracted sum is the bias; it vanishes when ``b(s, a)`` does not
+    depend on ``a``. Shape ``[S, A]``.
+    """
+    from pglib import exact
+
+    if mdp.horizon is None:
+        raise ValueError("expected_action_baseline needs a finite horizon; use mdp.with_(horizon=T)")
+    b = torch.as_tensor(action_baseline, dtype=DTYPE)
+    if tuple(b.shape) != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"action_baseline must have shape [S, A] = [{mdp.n_states}, {mdp.n_actions}]; got {tuple(b.shape)}")
+    grad = exact.gradient(mdp, logits)
+    with torch.no_grad():
+        pi = mdp.policy(logits)
+        p = exact.time_occupancy(mdp, logits)  # [T, S]
+        w = _discounts(mdp.horizon, mdp.gamma)
+        bias = (w[:, None] * p).sum(0)[:, None] * exact.softmax_score_expectation(pi, b)
+        return grad - bias
+
+
+def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.Tensor:
+    r"""Exact expectation of ``importance_weighted(..., kind="step")`` (finite horizon), shape ``[S, A]``.
+
+    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q^\beta_t(s,a)
+
+    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
+    time-indexed action values. Equals :func:`pglib.exact.gradient` at ``target_logits`` when the
+    two policies coincide.
+    """
+    from pglib import exact
+
+    if mdp.horizon is None:
+        raise ValueError("expected_step_importance needs a finite horizon; use mdp.with_(horizon=T)")
+    with torch.no_grad():
+        pi = mdp.policy(target_logits)
+        p = exact.time_occupancy(mdp, behaviour_logits)  # [T, S]
+        Q = exact.time_q_values(mdp, behaviour_logits)  # [T, S, A]
+        w = _discounts(mdp.horizon, mdp.gamma)
+        per_t = p[:, :, None] * exact.softmax_score_expectation(pi[None], Q)
+        return (w[:, None, None] * per_t).sum(0)

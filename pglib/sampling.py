@@ -1,0 +1,315 @@
+r"""Vectorized sampling of trajectories from a :class:`~pglib.mdp.TabularMDP` under a softmax policy.
+
+All ``N`` trajectories advance together, one time step per loop iteration: there is no Python
+loop over trajectories. Every random choice (the first state, each action, each next state) is
+made by *inverse-CDF sampling* with one uniform draw :math:`u \sim U[0, 1)`: the choice is the
+smallest index :math:`k` with :math:`F(k) > u`, where :math:`F` is the cumulative sum of the
+row of probabilities. A trajectory of length ``T`` therefore costs exactly ``2 T`` uniforms
+(one first state, ``T`` actions, ``T - 1`` transitions), all drawn in float64 from one
+``torch.Generator``, so a batch is reproducible from its seed.
+
+Batch layout (time is the last axis, as everywhere in pglib), :class:`Trajectories`:
+
+==========  ==========  =====================================================================
+field       shape       meaning
+==========  ==========  =====================================================================
+states      [N, T] long :math:`s_t`; after a terminal state is entered it stays there
+actions     [N, T] long :math:`a_t`; still drawn (valid) at masked steps, but meaningless there
+rewards     [N, T] f64  :math:`r_t = R(s_t, a_t)`; 0 at masked steps
+mask        [N, T] bool True where step ``t`` is a real decision (:math:`s_t` is not terminal)
+logp        [N, T] f64  :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 where ``mask`` is False
+==========  ==========  =====================================================================
+
+Horizon: for a finite-horizon MDP the batch has ``T = mdp.horizon`` steps. For an infinite-horizon
+MDP a ``horizon`` must be given and is a *truncation*: the batch holds the first ``T`` steps
+only, so discounted sums computed from it miss the tail :math:`\sum_{t \ge T} \gamma^t r_t`
+(at most :math:`\gamma^T \max|R| / (1-\gamma)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from pglib.mdp import DTYPE, TabularMDP
+
+__all__ = ["Trajectories", "sample_trajectories", "iter_trajectories", "inverse_cdf_table", "make_generator"]
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """A batch of ``N`` trajectories of ``T`` steps (see the module docstring for the fields).
+
+    ``logp`` may be ``None`` for hand-built batches; the estimators recompute scores from logits
+    and never read it. ``n_states`` / ``n_actions`` are recorded by the sampler (the batch then is
+    known to fit logits of that shape, which saves a validation pass); ``None`` for hand-built
+    batches. The ``[N, T]`` fields made by the sampler are transposed views of time-major storage
+    (not ``is_contiguous()``); use ``.reshape``, not ``.view``, on them.
+
+    Example::
+
+        >>> import torch
+        >>> from pglib import mdp, sampling
+        >>> m = mdp.short_corridor(horizon=10)
+        >>> traj = sampling.sample_trajectories(m, torch.zeros(4, 2), n=3, seed=0)
+        >>> traj.n, traj.horizon, traj.states.shape
+        (3, 10, torch.Size([3, 10]))
+    """
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    logp: torch.Tensor | None = None
+    n_states: int | None = None
+    n_actions: int | None = None
+
+    def __post_init__(self) -> None:
+        # hand-built batches may pass lists; tensors must already have the right dtype
+        for name, dtype in (("states", torch.long), ("actions", torch.long), ("rewards", DTYPE), ("mask", torch.bool),
+                            ("logp", DTYPE)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, torch.Tensor):
+                object.__setattr__(self, name, torch.as_tensor(value, dtype=dtype))
+        shape = tuple(self.states.shape)
+        if len(shape) != 2:
+            raise ValueError(f"states must have shape [N, T]; got {shape}")
+        for name in ("actions", "rewards", "mask") + (("logp",) if self.logp is not None else ()):
+            got = tuple(getattr(self, name).shape)
+            if got != shape:
+                raise ValueError(f"{name} must have the shape of states {shape}; got {got}")
+        if self.states.dtype != torch.long or self.actions.dtype != torch.long:
+            raise ValueError(f"states and actions must be torch.long; got {self.states.dtype}, {self.actions.dtype}")
+        if self.mask.dtype != torch.bool:
+            raise ValueError(f"mask must be torch.bool; got {self.mask.dtype}")
+        if self.rewards.dtype != DTYPE:
+            raise ValueError(f"rewards must be float64; got {self.rewards.dtype}")
+
+    @property
+    def n(self) -> int:
+        """Number of trajectories ``N``."""
+        return self.states.shape[0]
+
+    @property
+    def horizon(self) -> int:
+        """Number of time steps ``T`` held (a truncation length for infinite-horizon MDPs)."""
+        return self.states.shape[1]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Number of real decisions in each trajectory, ``mask.sum(1)``, shape ``[N]``."""
+        return self.mask.sum(1)
+
+    def __getitem__(self, index) -> "Trajectories":
+        """A sub-batch, e.g. ``traj[:100]`` (indexes the trajectory axis)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        pick = lambda x: None if x is None else x[index]  # noqa: E731
+        return Trajectories(pick(self.states), pick(self.actions), pick(self.rewards), pick(self.mask), pick(self.logp),
+                            self.n_states, self.n_actions)
+
+    @staticmethod
+    def concatenate(parts: list["Trajectories"]) -> "Trajectories":
+        """Join batches of the same horizon along the trajectory axis."""
+        if not parts:
+            raise ValueError("parts must hold at least one Trajectories batch")
+        logp = None if any(p.logp is None for p in parts) else torch.cat([p.logp for p in parts])
+        return Trajectories(torch.cat([p.states for p in parts]), torch.cat([p.actions for p in parts]),
+                            torch.cat([p.rewards for p in parts]), torch.cat([p.mask for p in parts]), logp,
+                            *_common_shape(parts))
+
+
+def _common_shape(parts: list[Trajectories]) -> tuple[int | None, int | None]:
+    shapes = {(p.n_states, p.n_actions) for p in parts}
+    return shapes.pop() if len(shapes) == 1 else (None, None)
+
+
+def inverse_cdf_table(probs: torch.Tensor) -> torch.Tensor:
+    r"""Cumulative sums along the last axis, made exact for inverse-CDF sampling.
+
+    Returns ``F`` with ``F[..., k] = sum_{j<=k} p_j`` and ``F[..., k] = 1`` exactly from the last
+    index with positive probability onwards, so ``#{k : F[k] <= u}`` for ``u`` in ``[0, 1)`` is
+    always a valid index and never one of probability zero (rounding in ``cumsum`` cannot push
+    ``u`` past the end of the row).
+
+    Example: ``inverse_cdf_table([0.2, 0.8, 0.0]) == [0.2, 1.0, 1.0]``.
+    """
+    probs = torch.as_tensor(probs, dtype=DTYPE)
+    F = probs.cumsum(-1)
+    # mass strictly after k; where it is exactly zero, no later index can be chosen: F = 1
+    after = probs.flip(-1).cumsum(-1).flip(-1) - probs
+    return torch.where(after <= 0, torch.ones_like(F), F)
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
+    """A ``torch.Generator`` from a seed, or the given generator (not both); fresh entropy if neither."""
+    if generator is not None:
+        if seed is not None:
+            raise ValueError("give seed or generator, not both")
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        return generator
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        g.manual_seed(seed)
+    return g
+
+
+def _check_count(n, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        try:
+            ok = not isinstance(n, bool) and int(n) == n and n >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _resolve_horizon(mdp: TabularMDP, horizon) -> int:
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    if horizon is None:
+        if mdp.horizon is None:
+            raise ValueError(
+                "horizon is required for an infinite-horizon MDP (mdp.horizon is None): it is the truncation "
+                "length T of the sampled trajectories"
+            )
+        return mdp.horizon
+    return _check_count(horizon, "horizon")
+
+
+class _Sampler:
+    """Precomputed inverse-CDF tables for one (mdp, logits) pair."""
+
+    def __init__(self, mdp: TabularMDP, logits, horizon: int) -> None:
+        if not isinstance(mdp, TabularMDP):
+            raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+        with torch.no_grad():
+            logits = mdp.check_logits(logits).detach()
+            S, A = mdp.n_states, mdp.n_actions
+            self.S, self.A, self.T = S, A, horizon
+            self.log_pi = torch.log_softmax(logits, -1).reshape(-1).contiguous()  # [S*A]
+            self.policy_cdf = inverse_cdf_table(torch.softmax(logits, -1))[:, :-1].contiguous()  # [S, A-1]
+            self.next_cdf = inverse_cdf_table(mdp.transitions.reshape(S * A, S))[:, :-1].contiguous()  # [S*A, S-1]
+            self.initial_cdf = inverse_cdf_table(mdp.initial)[:-1].contiguous()  # [S-1]
+            self.reward = mdp.rewards.reshape(-1).contiguous()  # [S*A]
+            self.terminal = mdp.terminal.clone()
+            self.any_terminal = bool(self.terminal.any())
+
+    @staticmethod
+    def _columns(cdf: torch.Tensor) -> list[torch.Tensor]:
+        # one contiguous vector per threshold column: the choice is sum_k 1[u >= F[row, k]]
+        return [cdf[..., k].contiguous() for k in range(cdf.shape[-1])]
+
+    @staticmethod
+    def _choose(columns: list[torch.Tensor], rows: torch.Tensor, u: torch.Tensor, out: torch.Tensor,
+                buf: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF choice ``#{k : F[rows, k] <= u}`` for every entry of ``u``, written into ``out``.
+
+        The last threshold (F = 1) is not in ``columns``: it is never <= u < 1. ``buf`` is float64 scratch.
+        """
+        if not columns:
+            return out.zero_()
+        torch.ge(u, torch.index_select(columns[0], 0, rows, out=buf), out=out)
+        for col in columns[1:]:
+            out.add_(u >= torch.index_select(col, 0, rows, out=buf))
+        return out
+
+    def sample(self, n: int, gen: torch.Generator) -> Trajectories:
+        S, A, T = self.S, self.A, self.T
+        # one uniform per choice; row j of u is the j-th choice of every trajectory:
+        # s_0, a_0, s_1, a_1, ..., s_{T-1}, a_{T-1}
+        u = torch.rand(2 * T, n, generator=gen, dtype=DTYPE)
+        policy_cols, next_cols = self._columns(self.policy_cdf), self._columns(self.next_cdf)
+        # time-major storage [T, N]: each step writes one contiguous row; the batch is returned as
+        # [N, T] views (.T) of it, so loops over time (reward_to_go) also touch contiguous rows.
+        states = torch.empty(T, n, dtype=torch.long)
+        actions = torch.empty(T, n, dtype=torch.long)
+        pairs = torch.empty(T, n, dtype=torch.long)  # s_t * A + a_t
+        buf = torch.empty(n, dtype=DTYPE)
+        s = self._choose(self._columns(self.initial_cdf[None, :]), torch.zeros(n, dtype=torch.long), u[0],
+                         states[0], buf)
+        for t in range(T):
+            if t > 0:
+                s = self._choose(next_cols, pairs[t - 1], u[2 * t], states[t], buf)
+                if self.any_terminal:  # terminal states are absorbing: keep them explicitly
+                    stay = self.terminal.index_select(0, states[t - 1])
+                    s.copy_(torch.where(stay, states[t - 1], s))
+            a = self._choose(policy_cols, s, u[2 * t + 1], actions[t], buf)
+            torch.add(a, s, alpha=A, out=pairs[t])
+        flat = pairs.view(-1)
+        rewards = self.reward.index_select(0, flat).view(T, n)
+        logp = self.log_pi.index_select(0, flat).view(T, n)
+        if self.any_terminal:
+            mask = ~self.terminal.index_select(0, states.view(-1)).view(T, n)
+            rewards.masked_fill_(~mask, 0.0)
+            logp.masked_fill_(~mask, 0.0)
+        else:
+            mask = torch.ones(T, n, dtype=torch.bool)
+        return Trajectories(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
+
+
+def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None, *,
+                        generator: torch.Generator | None = None, horizon: int | None = None) -> Trajectories:
+    r"""Sample ``n`` trajectories of ``mdp`` under the softmax policy :math:`\pi = \mathrm{softmax}(\text{logits})`.
+
+    Args:
+        mdp: the problem.
+        logits: ``[S, A]`` policy logits (not differentiated through).
+        n: number of trajectories ``N >= 1``.
+        seed: integer seed (or give ``generator``, a ``torch.Generator`` that is advanced).
+        horizon: number of steps ``T``; defaults to ``mdp.horizon``. Required when ``mdp.horizon`` is
+            ``None``, where it truncates the infinite-horizon process after ``T`` steps.
+
+    Returns:
+        :class:`Trajectories` with ``[N, T]`` fields. Steps at or after entering a terminal state
+        have ``mask = False``, reward 0 and ``logp = 0``; the state stays terminal.
+
+    The same seed gives the same batch. Uniforms are drawn choice by choice across the batch
+    (a ``[2T, N]`` block), so the batch depends on ``n``: the first 10 of ``n=100`` are not the
+    trajectories of ``n=10``.
+
+    Example::
+
+        >>> import torch
+        >>> from pglib import mdp
+        >>> m = mdp.chain(5, horizon=20)
+        >>> traj = sample_trajectories(m, torch.zeros(5, 2), n=1000, seed=0)
+        >>> traj.rewards.shape
+        torch.Size([1000, 20])
+    """
+    n = _check_count(n, "n")
+    T = _resolve_horizon(mdp, horizon)
+    gen = make_generator(seed, generator)
+    return _Sampler(mdp, logits, T).sample(n, gen)
+
+
+def iter_trajectories(mdp: TabularMDP, logits, n: int, chunk_size: int = 100_000, seed: int | None = None, *,
+                      generator: torch.Generator | None = None, horizon: int | None = None) -> Iterator[Trajectories]:
+    """Stream ``n`` trajectories as batches of at most ``chunk_size``, in bounded memory.
+
+    Use it when ``N x T`` is too large to hold at once (e.g. 10^6 trajectories): reduce each chunk
+    (sum of estimates, sum of squares) and drop it. Reproducible from ``(seed, chunk_size)``;
+    a different ``chunk_size`` gives a different (equally distributed) batch.
+
+    Example::
+
+        total = sum(chunk.rewards.sum() for chunk in iter_trajectories(m, logits, 10**6, seed=0))
+    """
+    n = _check_count(n, "n")
+    chunk_size = _check_count(chunk_size, "chunk_size")
+    T = _resolve_horizon(mdp, horizon)
+    gen = make_generator(seed, generator)
+    sampler = _Sampler(mdp, logits, T)
+    done = 0
+    while done < n:
+        m = min(chunk_size, n - done)
+        yield sampler.sample(m, gen)
+        done += m
