@@ -1,0 +1,253 @@
+r"""Surrogate losses: functions of log-probabilities whose gradients are policy-gradient estimators.
+
+A surrogate loss is not a performance measure. It is built so that its gradient, with the sampled
+actions, the advantages and the behaviour log-probabilities held fixed, is the estimator we want.
+Every function here returns a quantity to **minimize** (the negative of a surrogate objective),
+as ``torch.optim`` expects.
+
+Inputs share one shape: a batch ``[N, T]`` of ``N`` trajectories of ``T`` steps (time is the last
+axis, as everywhere in pglib), a single trajectory ``[T]``, or any ``[..., T]``.
+
+- ``logp``, ``logp_new``: :math:`\log\pi_\theta(a_t|s_t)` of the sampled actions under the policy being
+  optimized (differentiable);
+- ``logp_old``: :math:`\log\pi_{\theta_\mathrm{old}}(a_t|s_t)` under the behaviour policy that collected the data
+  (treated as a constant: it is detached);
+- ``advantages``: :math:`\hat A_t` (treated as a constant: detached);
+- ``mask``: optional bool, True where step ``t`` is a real decision; other steps contribute 0.
+
+``reduction`` says how the per-step terms :math:`\ell_{n,t}` become the loss:
+
+- ``"trajectory"`` (default): sum over time, mean over the rest,
+  :math:`\frac1N\sum_n\sum_t \ell_{n,t}`; its gradient is the mean of the per-trajectory estimates;
+- ``"mean"``: mean over every element (the convention of PPO implementations on flattened batches);
+- ``"none"``: the per-step terms themselves, shape ``[..., T]`` (masked steps are 0).
+
+With :math:`\rho_t = \pi_\theta(a_t|s_t)/\pi_{\theta_\mathrm{old}}(a_t|s_t)` the per-step terms are
+
+- :func:`surrogate_loss`: :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t` (Williams 1992);
+- :func:`ratio_surrogate`: :math:`-\rho_t\,\hat A_t` (Kakade & Langford 2002);
+- :func:`clipped_surrogate`: :math:`-\min(\rho_t\hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\hat A_t)` (Schulman et al. 2017);
+- :func:`kl_penalty`: an estimate of :math:`\mathrm{KL}(\pi_{\theta_\mathrm{old}}(\cdot|s_t)\,\|\,\pi_\theta(\cdot|s_t))`.
+
+Their gradients: :math:`\nabla(-\log\pi\,\hat A) = -\nabla\log\pi\,\hat A` (the REINFORCE term);
+:math:`\nabla(-\rho\hat A) = -\rho\,\nabla\log\pi_\theta\,\hat A` (the importance-weighted term, equal
+to the REINFORCE term at :math:`\theta = \theta_\mathrm{old}`); the clipped term has the same gradient as the
+ratio term except where :func:`clip_mask` is True, where it is zero.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_REDUCTIONS = ("trajectory", "mean", "none")
+
+
+def _as_tensor(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, dtype=like.dtype if like is not None else torch.float64)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{name} must be a numeric array or tensor, got {type(x).__name__}: {e}") from None
+    if x.ndim < 1:
+        raise ValueError(f"{name} must have a time axis as its last dimension, shape [..., T]; got a scalar")
+    if x.is_floating_point() and torch.isnan(x.detach()).any():
+        raise ValueError(f"{name} contains NaN; expected finite values (mask ended steps, do not fill them with NaN)")
+    return x
+
+
+def _check_same_shape(ref: torch.Tensor, ref_name: str, **others: torch.Tensor) -> None:
+    for name, x in others.items():
+        if tuple(x.shape) != tuple(ref.shape):
+            raise ValueError(f"{name} must have the same shape as {ref_name}, {tuple(ref.shape)}; got {tuple(x.shape)}")
+
+
+def _mask(mask, like: torch.Tensor) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask)
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor (True where a step is real); got dtype {mask.dtype}")
+    _check_same_shape(like, "logp", mask=mask)
+    return mask
+
+
+def _reduce(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+    if mask is not None:
+        # torch.where, not multiplication: a masked step may hold inf (e.g. a ratio of padding) and 0*inf = nan.
+        terms = torch.where(mask, terms, torch.zeros((), dtype=terms.dtype))
+    if reduction == "none":
+        return terms
+    if reduction == "mean":
+        return terms.mean()
+    return terms.sum(-1).mean() if terms.ndim > 1 else terms.sum(-1)
+
+
+def _check_logp(x: torch.Tensor, name: str) -> None:
+    if (x.detach() > 1e-12).any():
+        raise ValueError(f"{name} must hold log-probabilities (<= 0); the largest is {x.detach().max().item():.4g}")
+
+
+def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory") -> torch.Tensor:
+    r"""The on-policy surrogate loss :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t`, reduced by ``reduction``.
+
+    Its gradient with the reduction ``"trajectory"`` is minus the REINFORCE estimate
+    :math:`\frac1N\sum_n\sum_t \nabla\log\pi_\theta(a_{n,t}|s_{n,t})\,\hat A_{n,t}` (Williams 1992).
+
+    Shapes: ``logp`` ``[..., T]``, ``advantages`` ``[..., T]``, ``mask`` bool ``[..., T]`` or None;
+    returns a scalar (``"trajectory"``, ``"mean"``) or ``[..., T]`` (``"none"``).
+
+    Example::
+
+        >>> surrogate_loss(torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 2.0]]))
+        tensor(3.4657)   # = -(log 0.5 * 1 + log 0.25 * 2)
+    """
+    logp = _as_tensor(logp, "logp")
+    adv = _as_tensor(advantages, "advantages", like=logp).detach()
+    _check_same_shape(logp, "logp", advantages=adv)
+    _check_logp(logp, "logp")
+    return _reduce(-logp * adv, _mask(mask, logp), reduction)
+
+
+def importance_ratio(logp_new, logp_old) -> torch.Tensor:
+    r"""Per-step ratios :math:`\rho_t = \exp(\log\pi_\theta(a_t|s_t) - \log\pi_{\theta_\mathrm{old}}(a_t|s_t))`.
+
+    Differentiable in ``logp_new``; ``logp_old`` is detached. Shapes ``[..., T]`` -> ``[..., T]``.
+    """
+    logp_new = _as_tensor(logp_new, "logp_new")
+    logp_old = _as_tensor(logp_old, "logp_old", like=logp_new).detach()
+    _check_same_shape(logp_new, "logp_new", logp_old=logp_old)
+    _check_logp(logp_new, "logp_new")
+    _check_logp(logp_old, "logp_old")
+    return torch.exp(logp_new - logp_old)
+
+
+def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = "trajectory") -> torch.Tensor:
+    r"""The importance-weighted surrogate loss :math:`-\rho_t\,\hat A_t` (Kakade & Langford 2002).
+
+    Its gradient is :math:`-\rho_t\,\nabla\log\pi_\theta(a_t|s_t)\,\hat A_t` per step: the single-step
+    importance-weighted estimator. With data from :math:`\pi_{\theta_\mathrm{old}}` it corrects the *action*
+    distribution at the visited states, not the distribution of the states themselves.
+
+    Shapes: ``logp_new``, ``logp_old``, ``advantages``, ``mask`` all ``[..., T]``.
+
+    Example::
+
+        >>> lp_old = torch.log(torch.tensor([0.5]))
+        >>> ratio_surrogate(torch.log(torch.tensor([0.75])), lp_old, torch.tensor([2.0]))
+        tensor(-3.)       # = -(0.75 / 0.5) * 2
+    """
+    rho = importance_ratio(logp_new, logp_old)
+    adv = _as_tensor(advantages, "advantages", like=rho).detach()
+    _check_same_shape(rho, "logp_new", advantages=adv)
+    return _reduce(-rho * adv, _mask(mask, rho), reduction)
+
+
+def _check_eps(eps) -> float:
+    try:
+        e = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a number in (0, 1), got {eps!r}") from None
+    if not 0.0 < e < 1.0:
+        raise ValueError(f"eps must lie in (0, 1) (the clip range is [1 - eps, 1 + eps]); got {eps!r}")
+    return e
+
+
+def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=None,
+                      reduction: str = "trajectory") -> torch.Tensor:
+    r"""PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7), per step
+
+    .. math:: -\min\big(\rho_t\hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\,\hat A_t\big).
+
+    The minimum makes the objective pessimistic: moving :math:`\rho_t` beyond the clip range in the
+    direction the advantage favours earns nothing, so the gradient of that step is zero (see
+    :func:`clip_mask`); moving it the other way is charged in full. Where no step is clipped the
+    value and gradient equal :func:`ratio_surrogate`'s.
+
+    Shapes: ``logp_new``, ``logp_old``, ``advantages``, ``mask`` all ``[..., T]``; ``0 < eps < 1``.
+
+    Example::
+
+        >>> lp_old = torch.log(torch.tensor([0.5, 0.5]))
+        >>> clipped_surrogate(torch.log(torch.tensor([0.75, 0.75])), lp_old, torch.tensor([1.0, -1.0]), eps=0.2)
+        tensor(0.3000)    # = -(min(1.5, 1.2) * 1) - (min(-1.5, -1.2)) = -1.2 + 1.5
+    """
+    eps = _check_eps(eps)
+    rho = importance_ratio(logp_new, logp_old)
+    adv = _as_tensor(advantages, "advantages", like=rho).detach()
+    _check_same_shape(rho, "logp_new", advantages=adv)
+    terms = -torch.minimum(rho * adv, torch.clamp(rho, 1.0 - eps, 1.0 + eps) * adv)
+    return _reduce(terms, _mask(mask, rho), reduction)
+
+
+def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
+    r"""Where the clipped surrogate's gradient is zero: bool, same shape as ``ratio``.
+
+    True where :math:`\hat A_t > 0` and :math:`\rho_t > 1+\epsilon`, or :math:`\hat A_t < 0` and
+    :math:`\rho_t < 1-\epsilon`: the ratio is already outside the clip range on the side the advantage
+    pushes it towards. (Where :math:`\hat A_t = 0` the gradient is zero anyway; the mask says False.)
+
+    Example::
+
+        >>> clip_mask(torch.tensor([1.5, 1.5, 0.5, 0.5]), torch.tensor([1.0, -1.0, 1.0, -1.0]), eps=0.2)
+        tensor([ True, False, False,  True])
+    """
+    eps = _check_eps(eps)
+    ratio = _as_tensor(ratio, "ratio").detach()
+    adv = _as_tensor(advantages, "advantages", like=ratio).detach()
+    _check_same_shape(ratio, "ratio", advantages=adv)
+    if (ratio < 0).any():
+        raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); the smallest is {ratio.min().item():.4g}")
+    return ((adv > 0) & (ratio > 1.0 + eps)) | ((adv < 0) & (ratio < 1.0 - eps))
+
+
+def categorical_kl(logits_p, logits_q) -> torch.Tensor:
+    r"""Exact :math:`\mathrm{KL}(p\,\|\,q) = \sum_a p(a)\,(\log p(a) - \log q(a))` of two categorical
+    distributions given by logits over the last axis. Shapes ``[..., A]``, ``[..., A]`` -> ``[...]``.
+
+    Example::
+
+        >>> categorical_kl(torch.log(torch.tensor([0.5, 0.5])), torch.log(torch.tensor([0.9, 0.1])))
+        tensor(0.5108)    # = 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1)
+    """
+    lp = _as_tensor(logits_p, "logits_p")
+    lq = _as_tensor(logits_q, "logits_q", like=lp)
+    _check_same_shape(lp, "logits_p", logits_q=lq)
+    lp, lq = torch.log_softmax(lp, -1), torch.log_softmax(lq, -1)
+    p = lp.exp()
+    # 0 * log 0 = 0: where p(a) = 0 the term vanishes whatever q(a) is.
+    return torch.where(p > 0, p * (lp - lq), torch.zeros((), dtype=p.dtype)).sum(-1)
+
+
+_KL_ESTIMATORS = ("k1", "k3")
+
+
+def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: str = "trajectory") -> torch.Tensor:
+    r"""A sample estimate of :math:`\mathrm{KL}(\pi_{\theta_\mathrm{old}}(\cdot|s_t)\,\|\,\pi_\theta(\cdot|s_t))` per step,
+    from actions drawn from the behaviour policy; add ``beta * kl_penalty(...)`` to a loss
+    (the KL-penalized objective of Schulman et al. 2017, section 4).
+
+    With :math:`\rho_t = \pi_\theta(a_t|s_t)/\pi_{\theta_\mathrm{old}}(a_t|s_t)`, :math:`a_t\sim\pi_{\theta_\mathrm{old}}`:
+
+    - ``"k1"``: :math:`-\log\rho_t`; unbiased, can be negative;
+    - ``"k3"`` (default): :math:`(\rho_t - 1) - \log\rho_t \ge 0`; unbiased because :math:`\mathbb{E}[\rho_t]=1`,
+      and of lower variance when the policies are close.
+
+    Both have expected gradient :math:`\nabla_\theta\mathrm{KL}(\pi_{\theta_\mathrm{old}}\|\pi_\theta)`
+    (:math:`\mathbb{E}_{\mathrm{old}}[\rho\nabla\log\pi_\theta] = \mathbb{E}_\theta[\nabla\log\pi_\theta] = 0`), which is zero at
+    :math:`\theta=\theta_\mathrm{old}`. For the exact per-state value use :func:`categorical_kl`.
+
+    Shapes: ``logp_new``, ``logp_old``, ``mask`` all ``[..., T]``.
+
+    Example::
+
+        >>> kl_penalty(torch.log(torch.tensor([0.25])), torch.log(torch.tensor([0.5])))
+        tensor(0.1931)    # = (0.5 - 1) - log 0.5
+    """
+    if estimator not in _KL_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {_KL_ESTIMATORS}; got {estimator!r}")
+    rho = importance_ratio(logp_new, logp_old)
+    log_rho = _as_tensor(logp_new, "logp_new") - _as_tensor(logp_old, "logp_old").detach()
+    terms = -log_rho if estimator == "k1" else (rho - 1.0) - log_rho
+    return _reduce(terms, _mask(mask, rho), reduction)

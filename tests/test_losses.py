@@ -1,0 +1,234 @@
+"""pglib.losses against hand computations, plain loops and finite differences."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from pglib import losses
+
+torch.set_default_dtype(torch.float64)
+
+
+def batch(seed=0, N=4, T=5, S=3, A=3):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(S, A, generator=g)
+    old = logits + 0.7 * torch.randn(S, A, generator=g)
+    states = torch.randint(S, (N, T), generator=g)
+    actions = torch.randint(A, (N, T), generator=g)
+    adv = torch.randn(N, T, generator=g)
+    return logits, old, states, actions, adv
+
+
+def logp_of(logits, states, actions):
+    return torch.log_softmax(logits, -1)[states, actions]
+
+
+def score_loop(logits, s, a):
+    """d log pi(a|s) / d logits for the softmax policy, one (s, a), by the one-hot formula."""
+    pi = torch.softmax(logits, -1)
+    g = torch.zeros_like(logits)
+    g[s] = -pi[s]
+    g[s, a] += 1.0
+    return g
+
+
+def grad_of(fn, logits):
+    th = logits.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(fn(th), th)
+    return g
+
+
+# ----------------------------------------------------------------------------- values by hand
+
+
+def test_docstring_examples():
+    assert torch.isclose(losses.surrogate_loss(torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 2.0]])),
+                         torch.tensor(-(math.log(0.5) + 2 * math.log(0.25))))
+    lp_old = torch.log(torch.tensor([0.5]))
+    assert torch.isclose(losses.ratio_surrogate(torch.log(torch.tensor([0.75])), lp_old, torch.tensor([2.0])),
+                         torch.tensor(-3.0))
+    lp_old2 = torch.log(torch.tensor([0.5, 0.5]))
+    v = losses.clipped_surrogate(torch.log(torch.tensor([0.75, 0.75])), lp_old2, torch.tensor([1.0, -1.0]), eps=0.2)
+    assert torch.isclose(v, torch.tensor(0.3))
+    m = losses.clip_mask(torch.tensor([1.5, 1.5, 0.5, 0.5]), torch.tensor([1.0, -1.0, 1.0, -1.0]), eps=0.2)
+    assert m.tolist() == [True, False, False, True]
+    kl = losses.categorical_kl(torch.log(torch.tensor([0.5, 0.5])), torch.log(torch.tensor([0.9, 0.1])))
+    assert torch.isclose(kl, torch.tensor(0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)))
+    assert torch.isclose(losses.kl_penalty(torch.log(torch.tensor([0.25])), torch.log(torch.tensor([0.5]))),
+                         torch.tensor(-0.5 + math.log(2.0)))
+
+
+def test_reductions():
+    logits, old, s, a, adv = batch()
+    lp = logp_of(logits, s, a)
+    terms = losses.surrogate_loss(lp, adv, reduction="none")
+    assert torch.allclose(terms, -lp * adv)
+    assert torch.isclose(losses.surrogate_loss(lp, adv), (-lp * adv).sum(1).mean())
+    assert torch.isclose(losses.surrogate_loss(lp, adv, reduction="mean"), (-lp * adv).mean())
+    # a single trajectory [T]: sum over time
+    assert torch.isclose(losses.surrogate_loss(lp[0], adv[0]), (-lp[0] * adv[0]).sum())
+
+
+def test_mask_zeroes_steps_even_with_infinite_padding():
+    logits, old, s, a, adv = batch()
+    lp, lpo = logp_of(logits, s, a), logp_of(old, s, a)
+    mask = torch.ones_like(adv, dtype=torch.bool)
+    mask[:, -2:] = False
+    adv_pad = adv.clone()
+    adv_pad[:, -2:] = math.inf  # padding may hold anything finite or not; it must not leak
+    for fn in (lambda m: losses.ratio_surrogate(lp, lpo, adv_pad, mask=m),
+               lambda m: losses.clipped_surrogate(lp, lpo, adv_pad, eps=0.2, mask=m)):
+        v = fn(mask)
+        assert torch.isfinite(v)
+    full = losses.ratio_surrogate(lp[:, :-2], lpo[:, :-2], adv[:, :-2])
+    assert torch.isclose(losses.ratio_surrogate(lp, lpo, adv_pad, mask=mask), full)
+
+
+# ----------------------------------------------------------------------------- gradients against loops
+
+
+def test_surrogate_gradient_is_reinforce_sum():
+    logits, _, s, a, adv = batch(1)
+    N, T = adv.shape
+    g = grad_of(lambda th: losses.surrogate_loss(logp_of(th, s, a), adv), logits)
+    expect = torch.zeros_like(logits)
+    for n in range(N):
+        for t in range(T):
+            expect -= adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+    assert torch.allclose(g, expect, atol=1e-12)
+
+
+def test_ratio_surrogate_gradient_is_importance_weighted_sum():
+    logits, old, s, a, adv = batch(2)
+    N, T = adv.shape
+    lpo = logp_of(old, s, a)
+    g = grad_of(lambda th: losses.ratio_surrogate(logp_of(th, s, a), lpo, adv), logits)
+    pi, mu = torch.softmax(logits, -1), torch.softmax(old, -1)
+    expect = torch.zeros_like(logits)
+    for n in range(N):
+        for t in range(T):
+            rho = pi[s[n, t], a[n, t]] / mu[s[n, t], a[n, t]]
+            expect -= rho * adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+    assert torch.allclose(g, expect, atol=1e-12)
+
+
+def clipped_by_cases(rho, adv, eps):
+    """PPO's per-step objective written out case by case (not with min/clamp)."""
+    if adv >= 0:
+        return (1 + eps) * adv if rho > 1 + eps else rho * adv
+    return (1 - eps) * adv if rho < 1 - eps else rho * adv
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("eps", [0.1, 0.2, 0.5])
+def test_clipped_value_and_gradient(seed, eps):
+    logits, old, s, a, adv = batch(seed, N=6, T=4)
+    N, T = adv.shape
+    lpo = logp_of(old, s, a)
+    pi, mu = torch.softmax(logits, -1), torch.softmax(old, -1)
+    rho = pi[s, a] / mu[s, a]
+    by_cases = sum(clipped_by_cases(rho[n, t].item(), adv[n, t].item(), eps) for n in range(N) for t in range(T))
+    assert math.isclose(losses.clipped_surrogate(logp_of(logits, s, a), lpo, adv, eps=eps).item(), -by_cases / N,
+                        rel_tol=1e-12)
+    # gradient: the ratio term's gradient, except where clip_mask says it vanishes
+    zero = losses.clip_mask(rho, adv, eps)
+    g = grad_of(lambda th: losses.clipped_surrogate(logp_of(th, s, a), lpo, adv, eps=eps), logits)
+    expect = torch.zeros_like(logits)
+    for n in range(N):
+        for t in range(T):
+            if not zero[n, t]:
+                expect -= rho[n, t] * adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+    assert torch.allclose(g, expect, atol=1e-12)
+
+
+def test_clip_mask_against_finite_differences():
+    """A step's gradient is zero exactly where the mask says so (checked one step at a time)."""
+    eps, h = 0.2, 1e-6
+    for rho in [0.5, 0.79, 0.81, 1.0, 1.19, 1.21, 2.0]:
+        for adv in [-1.0, 1.0]:
+            f = lambda lr: clipped_by_cases(math.exp(lr), adv, eps)  # noqa: E731
+            d = (f(math.log(rho) + h) - f(math.log(rho) - h)) / (2 * h)
+            masked = bool(losses.clip_mask(torch.tensor([rho]), torch.tensor([adv]), eps)[0])
+            assert (abs(d) < 1e-9) == masked, (rho, adv, d)
+
+
+def test_equal_policies_make_all_surrogates_agree_in_gradient():
+    logits, _, s, a, adv = batch(3)
+    lpo = logp_of(logits, s, a)
+    g0 = grad_of(lambda th: losses.surrogate_loss(logp_of(th, s, a), adv), logits)
+    g1 = grad_of(lambda th: losses.ratio_surrogate(logp_of(th, s, a), lpo, adv), logits)
+    g2 = grad_of(lambda th: losses.clipped_surrogate(logp_of(th, s, a), lpo, adv, eps=0.2), logits)
+    assert torch.allclose(g0, g1, atol=1e-12) and torch.allclose(g0, g2, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- KL
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_categorical_kl_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    lp, lq = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    p = np.exp(lp) / np.exp(lp).sum(-1, keepdims=True)
+    q = np.exp(lq) / np.exp(lq).sum(-1, keepdims=True)
+    expect = np.array([scipy.stats.entropy(p[i], q[i]) for i in range(3)])
+    got = losses.categorical_kl(torch.from_numpy(lp), torch.from_numpy(lq)).numpy()
+    assert np.allclose(got, expect, atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k3"])
+def test_kl_penalty_is_unbiased_in_value_and_gradient(estimator):
+    """Average the per-action penalty over a ~ pi_old exactly (all actions): KL and its gradient."""
+    g = torch.Generator().manual_seed(5)
+    new, old = torch.randn(1, 4, generator=g), torch.randn(1, 4, generator=g)
+    mu = torch.softmax(old, -1)[0]
+    actions = torch.arange(4)
+
+    def expected_penalty(th):
+        terms = losses.kl_penalty(logp_of(th, torch.zeros(4, dtype=torch.long), actions),
+                                  logp_of(old, torch.zeros(4, dtype=torch.long), actions),
+                                  estimator=estimator, reduction="none")
+        return (mu * terms).sum()
+
+    kl = losses.categorical_kl(old, new)[0]
+    assert torch.isclose(expected_penalty(new), kl, atol=1e-12)
+    assert torch.allclose(grad_of(expected_penalty, new), grad_of(lambda th: losses.categorical_kl(old, th)[0], new),
+                          atol=1e-12)
+
+
+def test_k3_is_non_negative():
+    logits, old, s, a, _ = batch(4)
+    terms = losses.kl_penalty(logp_of(logits, s, a), logp_of(old, s, a), reduction="none")
+    assert (terms >= 0).all()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_raise_value_errors_naming_the_argument():
+    lp = torch.log(torch.full((2, 3), 0.5))
+    adv = torch.ones(2, 3)
+    with pytest.raises(ValueError, match="advantages"):
+        losses.surrogate_loss(lp, torch.ones(2, 2))
+    with pytest.raises(ValueError, match="reduction"):
+        losses.surrogate_loss(lp, adv, reduction="sum")
+    with pytest.raises(ValueError, match="logp"):
+        losses.surrogate_loss(-lp, adv)
+    with pytest.raises(ValueError, match="eps"):
+        losses.clipped_surrogate(lp, lp, adv, eps=1.5)
+    with pytest.raises(ValueError, match="eps"):
+        losses.clip_mask(torch.ones(3), torch.ones(3), eps=0.0)
+    with pytest.raises(ValueError, match="mask"):
+        losses.ratio_surrogate(lp, lp, adv, mask=torch.ones(2, 3))
+    with pytest.raises(ValueError, match="logp_old"):
+        losses.ratio_surrogate(lp, lp[:, :2], adv)
+    with pytest.raises(ValueError, match="advantages"):
+        losses.surrogate_loss(lp, torch.full((2, 3), math.nan))
+    with pytest.raises(ValueError, match="estimator"):
+        losses.kl_penalty(lp, lp, estimator="k2")
+    with pytest.raises(ValueError, match="logp"):
+        losses.surrogate_loss(torch.tensor(-1.0), torch.tensor(1.0))
+    with pytest.raises(ValueError, match="logits_q"):
+        losses.categorical_kl(torch.zeros(2, 3), torch.zeros(2, 4))
