@@ -74,3 +74,142 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
     if isinstance(like, torch.Tensor):
         return torch.as_tensor(w, dtype=like.dtype if like.is_floating_point() else torch.float64, device=like.device)
     return w
+
+
+# ---------------------------------------------------------------------------
+# Batches with episode boundaries (vector-environment rollouts) and GAE.
+# ---------------------------------------------------------------------------
+
+
+def _as_float_flags(flags, like: Array, name: str) -> Array:
+    """Boolean flags ``[..., T]`` as 0./1. in the float type (and library) of ``like``."""
+    if isinstance(like, torch.Tensor):
+        f = torch.as_tensor(flags, device=like.device)
+        out = f.to(like.dtype)
+    else:
+        f = np.asarray(flags)
+        out = f.astype(like.dtype)
+    if tuple(f.shape) != tuple(like.shape):
+        raise ValueError(f"{name} must have the shape of rewards {tuple(like.shape)}, got {tuple(f.shape)}")
+    if f.dtype not in (bool, np.bool_, torch.bool):
+        raise ValueError(f"{name} must be boolean, got dtype {f.dtype}")
+    return out
+
+
+def _float_copy(x: Array, name: str) -> Array:
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
+        x = np.asarray(x, dtype=np.float64)
+    if x.ndim < 1:
+        raise ValueError(f"{name} must have a time axis as its last dimension, shape [..., T]; got shape {tuple(x.shape)}")
+    if isinstance(x, torch.Tensor):
+        if torch.isnan(x).any():
+            raise ValueError(f"{name} contain NaN; expected finite values")
+        return x.clone() if x.is_floating_point() else x.to(torch.float64)
+    if np.isnan(x).any():
+        raise ValueError(f"{name} contain NaN; expected finite values")
+    return np.array(x, dtype=np.result_type(x, np.float64))
+
+
+def reward_to_go_episodic(
+    rewards: Array,
+    gamma: float,
+    terminated,
+    truncated,
+    next_values: Array | None = None,
+    mask=None,
+) -> Array:
+    r"""Reward-to-go that restarts at every episode boundary inside a batch of segments.
+
+    For a row of a vector-environment rollout (time last, ``[..., T]``)
+
+    .. math::
+        G_t = r_t + \gamma\,\begin{cases}
+            0 & \text{the episode terminated after } t,\\
+            \hat V(s_{t+1}) & \text{it was truncated after } t \text{, or } t = T-1 \text{ is the segment's end},\\
+            G_{t+1} & \text{otherwise,}
+        \end{cases}
+
+    with :math:`\hat V(s_{t+1})` = ``next_values[..., t]`` (0 when ``next_values`` is None: no
+    bootstrap, the time-limited return). A time limit is not a terminal state: bootstrapping
+    from a value estimate there targets the return the episode would have continued to earn.
+
+    ``mask`` (bool ``[..., T]``, optional) marks real steps; masked steps (autoreset steps,
+    padding after an episode) get ``G = 0`` and must follow an episode end.
+
+    Shapes: rewards, terminated, truncated, next_values, mask ``[..., T]`` -> ``[..., T]``.
+
+    Example: rewards ``[1, 1, 1, 1]``, terminated after step 1, gamma ``g``, no bootstrap:
+    ``[1 + g, 1, 1 + g, 1]``.
+    """
+    gamma = check_gamma(gamma)
+    out = _float_copy(rewards, "rewards")
+    term = _as_float_flags(terminated, out, "terminated")
+    trunc = _as_float_flags(truncated, out, "truncated")
+    boot = None if next_values is None else _float_copy(next_values, "next_values")
+    if boot is not None and tuple(boot.shape) != tuple(out.shape):
+        raise ValueError(f"next_values must have the shape of rewards {tuple(out.shape)}, got {tuple(boot.shape)}")
+    end = term + trunc - term * trunc  # logical or, as floats
+    T = out.shape[-1]
+    following = out[..., -1] * 0.0  # G_{t+1}, starts as 0 beyond the segment
+    for t in range(T - 1, -1, -1):
+        cut = end[..., t] if t < T - 1 else end[..., t] * 0.0 + 1.0  # the segment's end cuts too
+        bootstrap = 0.0 if boot is None else (1.0 - term[..., t]) * boot[..., t]
+        out[..., t] = out[..., t] + gamma * ((1.0 - cut) * following + cut * bootstrap)
+        following = out[..., t]
+    if mask is not None:
+        out = out * _as_float_flags(mask, out, "mask")
+    return out
+
+
+def gae(
+    rewards: Array,
+    values: Array,
+    next_values: Array,
+    terminated,
+    truncated,
+    gamma: float,
+    lam: float,
+    mask=None,
+) -> tuple[Array, Array]:
+    r"""Generalized advantage estimation, GAE(:math:`\gamma,\lambda`) (Schulman et al., 2016).
+
+    .. math::
+        \delta_t = r_t + \gamma\,(1-\mathrm{term}_t)\,V(s_{t+1}) - V(s_t),\qquad
+        \hat A_t = \delta_t + \gamma\lambda\,(1-\mathrm{end}_t)\,\hat A_{t+1},
+
+    where :math:`\mathrm{end}_t` = terminated or truncated after step :math:`t`, and the
+    segment's last step is an end too. Returns ``(advantages, returns)`` with
+    ``returns = advantages + values`` (the regression targets of the value baseline).
+
+    :math:`\lambda = 1` gives reward-to-go minus the baseline,
+    ``reward_to_go_episodic(rewards, gamma, terminated, truncated, next_values) - values``
+    (the REINFORCE-with-baseline weight); :math:`\lambda = 0` gives the one-step TD error
+    (actor-critic). ``values[..., t]`` is :math:`V(s_t)`, ``next_values[..., t]`` is
+    :math:`V(s_{t+1})` (the true next state, also at a truncation).
+
+    Shapes: every input ``[..., T]``; outputs ``[..., T]``. Masked steps get 0.
+
+    Example (one step, not terminal): ``gae([r], [v], [v1], [False], [False], g, l)`` is
+    ``([r + g*v1 - v], [r + g*v1])``.
+    """
+    gamma = check_gamma(gamma)
+    lam = check_gamma(lam, "lam")
+    r = _float_copy(rewards, "rewards")
+    v = _float_copy(values, "values")
+    nv = _float_copy(next_values, "next_values")
+    for name, x in (("values", v), ("next_values", nv)):
+        if tuple(x.shape) != tuple(r.shape):
+            raise ValueError(f"{name} must have the shape of rewards {tuple(r.shape)}, got {tuple(x.shape)}")
+    term = _as_float_flags(terminated, r, "terminated")
+    trunc = _as_float_flags(truncated, r, "truncated")
+    end = term + trunc - term * trunc
+    delta = r + gamma * (1.0 - term) * nv - v
+    adv = delta  # overwritten in place from the back; delta is a fresh array
+    T = r.shape[-1]
+    for t in range(T - 2, -1, -1):
+        adv[..., t] = delta[..., t] + gamma * lam * (1.0 - end[..., t]) * adv[..., t + 1]
+    if mask is not None:
+        m = _as_float_flags(mask, r, "mask")
+        adv = adv * m
+        return adv, (adv + v) * m
+    return adv, adv + v

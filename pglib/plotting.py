@@ -1,0 +1,64 @@
+"""The book's figure style for training runs: learning curves over seeds with confidence bands.
+
+A run's curve is the mean undiscounted return of its last ``window`` finished episodes, read off
+at each point of a grid of environment steps (the quantity the CartPole "solved" criterion uses);
+curves of several seeds are averaged, with a two-sided 95% Student-t band for the mean.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def running_return(episode_steps: Sequence[int], episode_returns: Sequence[float], grid: np.ndarray,
+                   window: int = 20) -> np.ndarray:
+    """Mean return of the last ``window`` episodes finished by each step in ``grid`` (NaN before the first).
+
+    Example: episodes ending at steps [10, 20] with returns [1, 3], window 2, grid [5, 15, 25] -> [nan, 1, 2].
+    """
+    steps = np.asarray(episode_steps)
+    r = np.asarray(episode_returns, dtype=np.float64)
+    if steps.shape != r.shape:
+        raise ValueError(f"episode_steps and episode_returns must have the same length, got {steps.shape} and {r.shape}")
+    csum = np.concatenate([[0.0], np.cumsum(r)])
+    k = np.searchsorted(steps, np.asarray(grid), side="right")  # episodes finished by each grid point
+    lo = np.maximum(k - window, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (csum[k] - csum[lo]) / (k - lo)
+    return np.where(k > 0, out, np.nan)
+
+
+def mean_and_band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Across-seed mean of ``curves [n_seeds, G]`` and a Student-t confidence band ``(low, high)``."""
+    curves = np.asarray(curves, dtype=np.float64)
+    n = np.sum(~np.isnan(curves), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
+        sup.filter(RuntimeWarning)
+        mean = np.nanmean(curves, axis=0)
+        sem = np.nanstd(curves, axis=0, ddof=1) / np.sqrt(n)
+    half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * np.where(n > 1, sem, np.nan)
+    return mean, mean - half, mean + half
+
+
+def learning_curves(ax, runs: Mapping[str, Sequence], grid: np.ndarray, window: int = 20, confidence: float = 0.95,
+                    title: str | None = None, ylabel: str = "return (mean of last 20 episodes)", threshold: float | None = None):
+    """Plot, for each label, the across-seed mean running return vs environment steps with a confidence band.
+
+    ``runs[label]`` is a list of :class:`pglib.train.History` (one per seed). Returns ``ax``.
+    """
+    for label, histories in runs.items():
+        curves = np.stack([running_return(h.episode_steps, h.episode_returns, grid, window) for h in histories])
+        mean, low, high = mean_and_band(curves, confidence)
+        (line,) = ax.plot(grid, mean, label=f"{label} ({len(histories)} seeds)")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if threshold is not None:
+        ax.axhline(threshold, color="gray", linestyle="--", linewidth=1, label=f"solved ({threshold:g})")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax

@@ -1,0 +1,224 @@
+r"""Neural policies for gymnasium tasks: a categorical MLP and a Gaussian MLP, plus a value MLP.
+
+Each policy maps a batch of observations ``[B, obs_dim]`` to a ``torch.distributions``
+object over actions, so the surrogate loss of the notes,
+:math:`-\frac1N\sum_{i,t}\log\pi_\theta(a_{i,t}\mid s_{i,t})\hat A_{i,t}`, is one line:
+``-(policy(obs).log_prob(actions) * adv).mean()``.
+
+Device: a policy lives wherever its parameters are (``policy.to(device)``); inputs are
+moved there on entry. The default device is decided once, in :mod:`pglib.device`.
+
+Two paths, one set of weights:
+
+- ``policy(obs)`` (torch, differentiable) for the update;
+- ``policy.sampler()`` (numpy, no autograd) for rollouts. At the batch sizes of a
+  vectorized rollout (tens of environments) a torch call plus
+  ``torch.distributions`` sampling costs 5-10x more than the environment step itself;
+  the numpy forward pass with Gumbel-max (categorical) or ``mean + std * noise``
+  (Gaussian) draws from the *same* distribution at a fraction of the cost
+  (see ``benchmarks/bench_cartpole.py`` and the practice chapter for the timings).
+
+References: Williams (1992) for the score-function (REINFORCE) update; the Gumbel-max
+trick: Gumbel (1954), Maddison et al. (2014).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Independent, Normal
+
+_ACTIVATIONS = {"tanh": (nn.Tanh, np.tanh), "relu": (nn.ReLU, lambda x: np.maximum(x, 0.0))}
+
+
+def _check_dims(**dims: int) -> None:
+    for name, value in dims.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> nn.Sequential:
+    """``Linear -> act -> ... -> Linear`` with layer widths ``sizes`` (no activation after the last layer).
+
+    Example: ``mlp([4, 64, 2])`` is ``Linear(4, 64), Tanh(), Linear(64, 2)``.
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output width, got {list(sizes)!r}")
+    _check_dims(**{f"sizes[{i}]": s for i, s in enumerate(sizes)})
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias))
+        if i < len(sizes) - 2:
+            layers.append(_ACTIVATIONS[activation][0]())
+    return nn.Sequential(*layers)
+
+
+def _numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A numpy copy of ``net`` (weights snapshotted now, float64): ``x [B, in] -> [B, out]``."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    weights = [m.weight.detach().to("cpu", torch.float64).numpy().T.copy() for m in linears]
+    biases = [None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy() for m in linears]
+    act = _ACTIVATIONS[activation][1]
+    last = len(weights) - 1
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            x = x @ w
+            if b is not None:
+                x += b
+            if i < last:
+                x = act(x)
+        return x
+
+    return forward
+
+
+class _Policy(nn.Module):
+    activation: str
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the parameters; inputs are moved here."""
+        return next(self.parameters()).device
+
+    def _obs(self, obs) -> torch.Tensor:
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs must have shape [B, {self.obs_dim}], got {tuple(obs.shape)}")
+        return obs
+
+
+class CategoricalMLP(_Policy):
+    r"""Softmax policy over ``n_actions`` discrete actions: :math:`\pi_\theta(\cdot\mid s)=\mathrm{softmax}(f_\theta(s))`.
+
+    ``policy(obs [B, obs_dim])`` -> ``torch.distributions.Categorical`` with logits ``[B, n_actions]``.
+
+    Example::
+
+        policy = CategoricalMLP(4, 2, hidden=(64, 64))
+        dist = policy(torch.zeros(3, 4)); dist.log_prob(torch.tensor([0, 1, 1]))  # shape [3]
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh"):
+        super().__init__()
+        _check_dims(obs_dim=obs_dim, n_actions=n_actions)
+        self.obs_dim, self.n_actions, self.activation = int(obs_dim), int(n_actions), activation
+        self.net = mlp([self.obs_dim, *hidden, self.n_actions], activation)
+        with torch.no_grad():  # near-uniform initial policy: small last layer (as in CleanRL / SB3's 0.01 gain)
+            self.net[-1].weight.mul_(0.01)
+            self.net[-1].bias.zero_()
+
+    def logits(self, obs) -> torch.Tensor:
+        """Unnormalized log-probabilities ``[B, n_actions]``."""
+        return self.net(self._obs(obs))
+
+    def forward(self, obs) -> Categorical:
+        return Categorical(logits=self.logits(obs))
+
+    def sampler(self) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+        r"""A numpy sampler ``(obs [B, obs_dim], rng) -> actions [B]`` with the current weights.
+
+        Gumbel-max: :math:`\arg\max_a (\ell_a + g_a)` with :math:`g_a` i.i.d. standard Gumbel is
+        distributed as :math:`\mathrm{softmax}(\ell)` -- no normalization, no ``torch`` call.
+        """
+        forward = _numpy_forward(self.net, self.activation)
+
+        def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            logits = forward(np.asarray(obs, dtype=np.float64))
+            return np.argmax(logits + rng.gumbel(size=logits.shape), axis=-1)
+
+        return sample
+
+
+class GaussianMLP(_Policy):
+    r"""Diagonal Gaussian policy with a state-independent log standard deviation.
+
+    :math:`\pi_\theta(a\mid s)=\mathcal N\big(a;\ \mu_\theta(s),\ \mathrm{diag}(e^{2\,\mathtt{log\_std}})\big)`, so
+
+    .. math:: \log\pi_\theta(a\mid s) = -\sum_j\Big[\frac{(a_j-\mu_j)^2}{2\sigma_j^2} + \log\sigma_j + \tfrac12\log 2\pi\Big].
+
+    ``policy(obs [B, obs_dim])`` -> ``Independent(Normal(mu [B, act_dim], sigma [act_dim]), 1)``, whose
+    ``log_prob(a [B, act_dim])`` is ``[B]`` (summed over action dimensions).
+    ``hidden=()`` and ``bias=False`` give the linear Gaussian policy :math:`a\sim\mathcal N(Ks,\sigma^2 I)`.
+
+    Example: ``GaussianMLP(3, 1)(torch.zeros(5, 3)).sample().shape == (5, 1)``.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        log_std: float = 0.0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        _check_dims(obs_dim=obs_dim, act_dim=act_dim)
+        self.obs_dim, self.act_dim, self.activation = int(obs_dim), int(act_dim), activation
+        self.net = mlp([self.obs_dim, *hidden, self.act_dim], activation, bias=bias)
+        if hidden:
+            with torch.no_grad():
+                self.net[-1].weight.mul_(0.01)
+                if bias:
+                    self.net[-1].bias.zero_()
+        self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std)))
+
+    def mean(self, obs) -> torch.Tensor:
+        """:math:`\\mu_\\theta(s)`, ``[B, act_dim]``."""
+        return self.net(self._obs(obs))
+
+    def forward(self, obs) -> Independent:
+        mu = self.mean(obs)
+        return Independent(Normal(mu, self.log_std.exp().expand_as(mu)), 1)
+
+    def sampler(self) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+        """A numpy sampler ``(obs [B, obs_dim], rng) -> actions [B, act_dim]``: ``mu + sigma * N(0, I)``."""
+        forward = _numpy_forward(self.net, self.activation)
+        std = self.log_std.detach().to("cpu", torch.float64).exp().numpy()
+
+        def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            mu = forward(np.asarray(obs, dtype=np.float64))
+            return mu + std * rng.standard_normal(mu.shape)
+
+        return sample
+
+
+class ValueMLP(nn.Module):
+    r"""State-value network :math:`V_\phi(s)`: ``obs [B, obs_dim] -> [B]`` (the learned baseline of the notes)."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh"):
+        super().__init__()
+        _check_dims(obs_dim=obs_dim)
+        self.obs_dim, self.activation = int(obs_dim), activation
+        self.net = mlp([self.obs_dim, *hidden, 1], activation)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, obs) -> torch.Tensor:
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs must have shape [..., {self.obs_dim}], got {tuple(obs.shape)}")
+        return self.net(obs).squeeze(-1)
+
+
+def policy_for(observation_space, action_space, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
+               log_std: float = 0.0) -> CategoricalMLP | GaussianMLP:
+    """The policy that fits a gymnasium space pair: ``Discrete`` -> :class:`CategoricalMLP`, ``Box`` -> :class:`GaussianMLP`."""
+    from gymnasium import spaces
+
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        raise ValueError(f"observation_space must be a flat Box, got {observation_space!r}")
+    obs_dim = observation_space.shape[0]
+    if isinstance(action_space, spaces.Discrete):
+        return CategoricalMLP(obs_dim, int(action_space.n), hidden, activation)
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        return GaussianMLP(obs_dim, action_space.shape[0], hidden, activation, log_std=log_std)
+    raise ValueError(f"action_space must be Discrete or a flat Box, got {action_space!r}")
