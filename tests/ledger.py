@@ -28,8 +28,20 @@ BOOK = ROOT / "book"
 REGISTRY = BOOK / "claims.yml"
 LEDGER = BOOK / "ledger.md"
 LINE = re.compile(r"^(PASS|FAIL) \[([a-z0-9_]+(?:\.[a-z0-9_]+)*)\] (.*)$")
-EVIDENCE = {"exact identity", "unbiasedness test", "variance ratio", "negative control", "figure", "bias measured",
-            "inequality", "rate"}
+#: The kinds of evidence a claim can rest on, with the sentence the ledger page uses to explain each.
+EVIDENCE = {
+    "exact identity": "two independent exact computations agree to a stated tolerance (float64)",
+    "unbiasedness test": "sampled estimates are tested against an exact value at a stated false-alarm rate, "
+                         "and the test does not reject",
+    "variance ratio": "the whole 99% confidence interval of a ratio of variances, on the same samples, lies below 1",
+    "negative control": "a wrong estimator or a wrong prediction is run through the same check, and the check "
+                        "catches it",
+    "bias measured": "a biased estimator's mean matches the bias predicted for it exactly, or its exact bias is "
+                     "compared with another",
+    "inequality": "an exact or sampled quantity satisfies a stated inequality",
+    "rate": "a measured rate (an error's slope against the sample size, a growth) matches the predicted one",
+    "figure": "a comparison of learning curves over several seeds, shown in the figure above the check",
+}
 
 
 def _output_text(output: dict) -> str:
@@ -102,14 +114,24 @@ def render(entries: list[dict] | None = None, found: dict[str, dict] | None = No
     chapters: dict[str, list[dict]] = {}
     for e in entries:
         chapters.setdefault(e["chapter"], []).append(e)
+    lines += ["| chapter | claims | negative controls | pass |", "|---|---|---|---|"]
     for chapter in sorted(chapters):
-        lines += [f"## {_title(chapter)}", "", "| claim | evidence | measured | status |", "|---|---|---|---|"]
+        rows = chapters[chapter]
+        controls = sum(e["evidence"] == "negative control" for e in rows)
+        passing = sum(found.get(e["id"], {}).get("status") == "PASS" for e in rows)
+        lines.append(f"| [{_escape(_title(chapter))}]({chapter}.ipynb) | {len(rows)} | {controls} | {passing} |")
+    used = sorted({e["evidence"] for e in entries}, key=list(EVIDENCE).index)
+    lines += ["", "The kinds of evidence:", ""]
+    lines += [f"- **{kind}**: {EVIDENCE[kind]}." for kind in used]
+    lines.append("")
+    for chapter in sorted(chapters):
+        lines += [f"## {_title(chapter)}", "", "| claim | evidence | result: what was measured |", "|---|---|---|"]
         for e in chapters[chapter]:
             f = found.get(e["id"])
-            status = f["status"] if f else "NOT CHECKED"
-            measured = _escape(f["measured"]) if f else ""
+            result = f"**{f['status']}** {_escape(f['measured'])}" if f else "**NOT CHECKED** by any cell"
             link = f'<a href="{chapter}.html#{anchor(e["id"])}">{_escape(e["claim"])}</a>'
-            lines.append(f"| {link} <br>`{e['id']}` | {e['evidence']} | {measured} | {status} |")
+            breakable = e["id"].replace(".", ".<wbr>")  # long ids may wrap at their dots
+            lines.append(f"| {link} <br><code>{breakable}</code> | {e['evidence']} | {result} |")
         lines.append("")
     return "\n".join(lines)
 
