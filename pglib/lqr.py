@@ -84,8 +84,13 @@ class LQR:
         K = torch.as_tensor(K, dtype=_f64)
         if tuple(K.shape) != (self.n_actions, self.n_states):
             raise ValueError(f"K must have shape [{self.n_actions}, {self.n_states}], got {tuple(K.shape)}")
+        if float(sigma) == 0:
+            raise ValueError(
+                "sigma = 0 makes the policy deterministic, and a deterministic policy has no score function: "
+                "grad log pi(a|s) does not exist, so the score-function (REINFORCE) estimator cannot be formed; "
+                "expected sigma > 0 (or use a deterministic policy gradient with a learned critic)")
         if not float(sigma) > 0:
-            raise ValueError(f"sigma must be positive, got {sigma!r}")
+            raise ValueError(f"sigma must be a positive standard deviation, got {sigma!r}")
         return K, float(sigma)
 
 

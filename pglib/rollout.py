@@ -121,57 +121,89 @@ class VectorCollector:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
         return self._run(sample, int(n_steps), stop_after_one_episode=False)
 
-    def episodes(self, sample: Sampler, max_steps: int | None = None) -> Batch:
-        """One whole episode from each environment, all starting from a fresh reset.
+    def episodes(self, sample: Sampler, max_steps: int | None = None, steps_per_env: int | None = None) -> Batch:
+        r"""Whole episodes, all starting from a fresh reset: one per environment (``steps_per_env=None``),
+        or, with ``steps_per_env=k``, as many as each environment starts while it has taken fewer
+        than ``k`` steps in this batch (every started episode is run to its end).
 
         Environments that finish early keep stepping (the vector steps in lockstep) but their
         steps are masked out. A batch of whole episodes is an unbiased sample of trajectories;
         keeping only the episodes that happen to finish inside a fixed step budget would
-        over-represent short ones.
+        over-represent short ones. The ``steps_per_env`` rule avoids that bias: whether an
+        environment starts another episode depends only on the episodes it has *finished*, a
+        stopping rule, so by Wald's identity the sum of the per-episode REINFORCE terms has
+        expectation :math:`\mathbb E[K]\,\nabla J` (``K`` = episodes in the batch).
+        It keeps environments busy: fewer masked, wasted steps than one episode each.
         """
+        if steps_per_env is not None and (int(steps_per_env) != steps_per_env or steps_per_env < 1):
+            raise ValueError(f"steps_per_env must be a positive integer or None, got {steps_per_env!r}")
         self.obs, _ = self.envs.reset()
         self._pending_reset[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        return self._run(sample, max_steps, stop_after_one_episode=True)
+        return self._run(sample, max_steps, stop_after_one_episode=True,
+                         steps_per_env=None if steps_per_env is None else int(steps_per_env))
 
-    def _run(self, sample: Sampler, n_steps: int | None, stop_after_one_episode: bool) -> Batch:
+    def _run(self, sample: Sampler, n_steps: int | None, stop_after_one_episode: bool,
+             steps_per_env: int | None = None) -> Batch:
+        # The loop only stores what the environments return; masks, rewards and episode records are
+        # computed afterwards with whole-array operations (fewer Python-level calls per vector step).
         N = self.num_envs
-        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "actions", "rewards", "terminated", "truncated", "mask", "next_obs")}
-        ep_returns, ep_lengths, ep_steps = [], [], []
-        active = np.ones(N, dtype=bool)  # episodes mode: this env has not finished its episode yet
+        obs_l, act_l, rew_l, term_l, trunc_l, real_l, next_l = [], [], [], [], [], [], []
+        active = np.ones(N, dtype=bool)  # episodes mode: this env may still take real steps
+        taken = np.zeros(N, dtype=np.int64)  # steps_per_env: real steps of each env in this batch
+        pending = self._pending_reset
+        clip, step, rng, obs = self._clip, self.envs.step, self.rng, self.obs
         t = 0
         while (n_steps is None or t < n_steps) and active.any():
-            actions = sample(self.obs, self.rng)
-            env_actions = np.clip(actions, *self._clip).astype(np.float32) if self._clip else actions
-            next_obs, reward, terminated, truncated, _ = self.envs.step(env_actions)
-            real = ~self._pending_reset & active
-            done = (terminated | truncated) & real
-            cols["obs"].append(self.obs)
-            cols["actions"].append(actions)
-            cols["rewards"].append(np.where(real, reward, 0.0))
-            cols["terminated"].append(terminated & real)
-            cols["truncated"].append(truncated & real)
-            cols["mask"].append(real)
-            cols["next_obs"].append(next_obs)
-            self._ep_return += np.where(real, reward, 0.0)
-            self._ep_length += real
-            self.total_steps += int(real.sum())
-            for n in np.flatnonzero(done):
-                ep_returns.append(self._ep_return[n])
-                ep_lengths.append(self._ep_length[n])
-                ep_steps.append(self.total_steps)
-            self._ep_return[done] = 0.0
-            self._ep_length[done] = 0
-            self._pending_reset = terminated | truncated  # the env resets itself on its next step
+            actions = sample(obs, rng)
+            next_obs, reward, terminated, truncated, _ = step(
+                np.clip(actions, *clip).astype(np.float32) if clip else actions)
+            real = active & ~pending
+            ended = terminated | truncated
+            obs_l.append(obs); act_l.append(actions); rew_l.append(reward); term_l.append(terminated)
+            trunc_l.append(truncated); real_l.append(real); next_l.append(next_obs)
             if stop_after_one_episode:
-                active &= ~done
-            self.obs = next_obs
+                done = ended & real
+                if steps_per_env is None:
+                    active &= ~done
+                else:
+                    taken += real
+                    active &= ~(done & (taken >= steps_per_env))
+            pending = ended  # the env resets itself on its next step
+            obs = next_obs
             t += 1
-        stacked = {k: np.stack(v, axis=1) for k, v in cols.items()}
-        stacked["rewards"] = stacked["rewards"].astype(np.float64)
+        self.obs, self._pending_reset = obs, pending
+        mask = np.stack(real_l, axis=1)
+        rewards = np.where(mask, np.stack(rew_l, axis=1), 0.0).astype(np.float64)
+        terminated = np.stack(term_l, axis=1) & mask
+        truncated = np.stack(trunc_l, axis=1) & mask
+        # episode records, in the order the episodes ended (time, then environment)
+        steps_after = self.total_steps + np.cumsum(mask.sum(axis=0))  # collector's step count after each t
+        end = terminated | truncated
+        ret, length = self._ep_return.copy(), self._ep_length.copy()
+        ep_returns, ep_lengths, ep_steps = [], [], []
+        cum_r = np.cumsum(rewards, axis=1)
+        cum_n = np.cumsum(mask, axis=1)
+        last_r, last_n = np.zeros(N), np.zeros(N, dtype=np.int64)  # cumulative sums at each env's last episode end
+        ts, ns = np.nonzero(end.T)
+        for t_end, n in zip(ts.tolist(), ns.tolist()):
+            ep_returns.append(ret[n] + cum_r[n, t_end] - last_r[n])
+            ep_lengths.append(length[n] + cum_n[n, t_end] - last_n[n])
+            ep_steps.append(steps_after[t_end])
+            ret[n], length[n] = 0.0, 0
+            last_r[n], last_n[n] = cum_r[n, t_end], cum_n[n, t_end]
+        self._ep_return = ret + cum_r[:, -1] - last_r
+        self._ep_length = length + cum_n[:, -1] - last_n
+        self.total_steps = int(steps_after[-1])
         return Batch(
-            **stacked,
+            obs=np.stack(obs_l, axis=1),
+            actions=np.stack(act_l, axis=1),
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            mask=mask,
+            next_obs=np.stack(next_l, axis=1),
             episode_returns=np.asarray(ep_returns, dtype=np.float64),
             episode_lengths=np.asarray(ep_lengths, dtype=np.int64),
             episode_end_steps=np.asarray(ep_steps, dtype=np.int64),

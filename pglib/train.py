@@ -32,11 +32,13 @@ from pglib.rollout import Batch, VectorCollector, make_vec_env
 
 @dataclass
 class Config:
-    """Every knob of :func:`train`; defaults are the best CartPole-v1 setting found in ``benchmarks/``."""
+    """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably (``benchmarks/bench_cartpole.py``
+    uses them with ``value_steps=1``, its fastest setting in wall-clock)."""
 
     env_id: str = "CartPole-v1"  # any gymnasium task with a flat Box observation, Discrete or Box actions
     total_steps: int = 300_000  # budget of environment steps (autoreset steps are not counted)
-    num_envs: int = 16  # batch size: whole episodes per update, one per parallel environment
+    num_envs: int = 16  # parallel environments; each contributes whole episodes to every update
+    steps_per_env: int | None = None  # None: one episode per env per update; k: each env starts episodes while it has < k steps
     reward_to_go: bool = True  # weight a_t by rewards from t on (True) or by the whole episode's return
     baseline: Literal["none", "constant", "value"] = "value"  # subtract nothing, the batch mean, or V_phi(s_t)
     normalize_advantages: bool = True  # rescale the batch's advantages to mean 0, std 1
@@ -62,6 +64,8 @@ class Config:
         check_gamma(self.lam, "lam")
         if self.baseline not in ("none", "constant", "value"):
             raise ValueError(f"baseline must be 'none', 'constant' or 'value', got {self.baseline!r}")
+        if self.steps_per_env is not None and (int(self.steps_per_env) != self.steps_per_env or self.steps_per_env < 1):
+            raise ValueError(f"steps_per_env must be a positive integer or None, got {self.steps_per_env!r}")
         for name in ("total_steps", "num_envs", "value_steps", "solve_window"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -117,15 +121,23 @@ def weights(batch: Batch, cfg: Config, value: ValueMLP | None) -> tuple[torch.Te
     """
     m = batch.mask
     values = next_values = None
-    if value is not None:
+    if value is not None:  # V only where it is used: the real steps, and the next state at a truncation
+        values, next_values = np.zeros(m.shape), np.zeros(m.shape)
         with torch.no_grad():
-            values = value(batch.obs).double().cpu().numpy()
-            next_values = value(batch.next_obs).double().cpu().numpy()
+            values[m] = value(batch.obs[m]).double().cpu().numpy()
+            need = m if (cfg.reward_to_go and cfg.lam < 1.0) else batch.truncated  # GAE: V(s_{t+1}) at every step
+            if need.any():
+                next_values[need] = value(batch.next_obs[need]).double().cpu().numpy()
     bootstrap = cfg.bootstrap_truncated and value is not None
     G = reward_to_go_episodic(batch.rewards, cfg.gamma, batch.terminated, batch.truncated,
                               next_values if bootstrap else None, m)
-    if not cfg.reward_to_go:  # one row = one episode (episodes mode): its whole return, G_0, on every step
-        G = np.broadcast_to(G[:, :1], G.shape) * m
+    if not cfg.reward_to_go:  # every step gets G_0 of its own episode (a row may hold several episodes)
+        starts = m & ~np.concatenate([np.zeros((m.shape[0], 1), bool), m[:, :-1] & ~batch.episode_end[:, :-1]], axis=1)
+        episode = np.cumsum(starts, axis=1) - 1  # index of the episode within its row, per step
+        first = np.zeros(m.shape, dtype=np.int64)  # time index of each row's k-th episode start
+        rows, cols = np.nonzero(starts)
+        first[rows, episode[rows, cols]] = cols
+        G = np.take_along_axis(G, first[np.arange(m.shape[0])[:, None], np.maximum(episode, 0)], axis=1) * m
     if cfg.baseline == "value":
         if cfg.reward_to_go and cfg.lam < 1.0:  # GAE; without bootstrapping a time limit ends like a terminal
             ends = batch.terminated if bootstrap else batch.episode_end
@@ -166,7 +178,7 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, unit="step")
     try:
         while collector.total_steps < cfg.total_steps:
-            batch = collector.episodes(policy.sampler())  # 1. act (numpy fast path, same weights)
+            batch = collector.episodes(policy.sampler(), steps_per_env=cfg.steps_per_env)  # 1. act (numpy fast path, same weights)
             adv, targets = weights(batch, cfg, value)  # 2. weigh each action
             obs = torch.as_tensor(batch.obs[batch.mask], device=device)
             actions = torch.as_tensor(batch.actions[batch.mask], device=device)

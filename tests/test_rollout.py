@@ -123,3 +123,17 @@ def test_bad_inputs():
                              vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
     with pytest.raises(ValueError, match="NEXT_STEP"):
         VectorCollector(same_step)
+
+
+def test_steps_per_env_runs_whole_episodes_until_each_env_has_k_steps():
+    from pglib.rollout import VectorCollector, make_vec_env
+
+    c = VectorCollector(make_vec_env("CartPole-v1", 3), seed=2)
+    b = c.episodes(lambda obs, rng: rng.integers(0, 2, size=len(obs)), steps_per_env=60)
+    for n in range(3):  # plain loop: every real step belongs to an episode that ends inside the batch
+        real = np.flatnonzero(b.mask[n])
+        assert len(real) >= 60
+        assert b.terminated[n, real[-1]] or b.truncated[n, real[-1]]
+        ends = np.flatnonzero(b.terminated[n] | b.truncated[n])
+        assert (np.cumsum(b.mask[n])[ends[:-1]] < 60).all()  # a new episode starts only below 60 steps
+    assert b.episode_lengths.sum() == b.mask.sum() and len(b.episode_returns) == (b.terminated | b.truncated).sum()
