@@ -86,8 +86,13 @@ class _Policy(nn.Module):
         """The device of the parameters; inputs are moved here."""
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the parameters; inputs are cast to it (float32 by default, float64 after ``.double()``)."""
+        return next(self.parameters()).dtype
+
     def _obs(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        obs = torch.as_tensor(obs, device=self.device).to(self.dtype)
         if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must have shape [B, {self.obs_dim}], got {tuple(obs.shape)}")
         return obs
@@ -175,7 +180,13 @@ class GaussianMLP(_Policy):
 
     def forward(self, obs) -> Independent:
         mu = self.mean(obs)
-        return Independent(Normal(mu, self.log_std.exp().expand_as(mu)), 1)
+        std = self.log_std.exp()
+        if bool((std == 0).any()):
+            raise ValueError(
+                "the policy's standard deviation is exactly 0 (log_std = -inf): a deterministic policy has no "
+                "density, so log pi(a|s) and its score function do not exist and REINFORCE cannot be used; "
+                "expected log_std > -inf (sigma > 0)")
+        return Independent(Normal(mu, std.expand_as(mu)), 1)
 
     def sampler(self) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
         """A numpy sampler ``(obs [B, obs_dim], rng) -> actions [B, act_dim]``: ``mu + sigma * N(0, I)``."""
@@ -203,7 +214,7 @@ class ValueMLP(nn.Module):
         return next(self.parameters()).device
 
     def forward(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        obs = torch.as_tensor(obs, device=self.device).to(next(self.parameters()).dtype)
         if obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must have shape [..., {self.obs_dim}], got {tuple(obs.shape)}")
         return self.net(obs).squeeze(-1)

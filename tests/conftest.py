@@ -1,7 +1,9 @@
 """Shared pytest setup for the book's tests.
 
 - ``tests/`` is importable (``import setup_cell``) however pytest is invoked;
-- tests marked ``gpu`` are skipped, with the reason, when CUDA is not available.
+- tests marked ``gpu`` are skipped, with the reason, when CUDA is not available;
+- torch's default dtype is float32 in every test unless its module sets ``FLOAT64_DEFAULT = True``,
+  so one module's choice can never leak into another's tests (xdist runs many files per process).
 """
 
 from __future__ import annotations
@@ -28,3 +30,14 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _default_dtype(request):
+    import torch
+
+    want = torch.float64 if getattr(request.module, "FLOAT64_DEFAULT", False) else torch.float32
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(want)
+    yield
+    torch.set_default_dtype(before)

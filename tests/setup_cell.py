@@ -16,6 +16,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DISTRIBUTION = "policy-gradients-executable"
 TAG = "setup"
+# Collapsed in the HTML book (readers see a "show code" toggle); the cell still runs everywhere.
+EXTRA_TAGS = ["hide-input"]
 
 
 def repository(config: pathlib.Path = ROOT / "_config.yml") -> tuple[str, str]:
@@ -59,12 +61,15 @@ def write(path: pathlib.Path) -> bool:
     cell = first_code_cell(nb)
     want = setup_cell_source()
     if cell is not None and TAG in cell.get("metadata", {}).get("tags", []):
-        if "".join(cell["source"]) == want:
+        tags = cell["metadata"]["tags"]
+        missing = [t for t in EXTRA_TAGS if t not in tags]
+        if "".join(cell["source"]) == want and not missing:
             return False
-        cell["source"] = want
+        cell["source"] = want.splitlines(keepends=True)
+        tags.extend(missing)
     else:
-        new = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": [TAG]},
-               "outputs": [], "source": want}
+        new = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": [TAG, *EXTRA_TAGS]},
+               "outputs": [], "source": want.splitlines(keepends=True)}
         index = nb["cells"].index(cell) if cell is not None else len(nb["cells"])
         nb["cells"].insert(index, new)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

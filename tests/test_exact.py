@@ -8,7 +8,6 @@ import torch
 
 from pglib import exact, mdp
 
-torch.set_default_dtype(torch.float64)
 
 
 def random_case(i):
@@ -86,8 +85,8 @@ def test_infinite_horizon_values_match_a_truncated_power_series(seed):
     pi = torch.softmax(logits, -1)
     P_pi = torch.einsum("sa,sat->st", pi, m.transitions)
     r_pi = (pi * m.rewards).sum(-1)
-    V, term = torch.zeros(4), r_pi.clone()
-    d, p = torch.zeros(4), m.initial.clone()
+    V, term = torch.zeros(4, dtype=torch.float64), r_pi.clone()
+    d, p = torch.zeros(4, dtype=torch.float64), m.initial.clone()
     for t in range(400):
         V += m.gamma**t * term
         term = P_pi @ term
@@ -106,7 +105,7 @@ def test_time_indexed_quantities_are_consistent():
     p = exact.time_occupancy(m, logits)
     V = exact.time_state_values(m, logits)
     assert p.shape == (6, 3) and V.shape == (6, 3)
-    assert torch.allclose(p.sum(-1), torch.ones(6))
+    assert torch.allclose(p.sum(-1), torch.ones(6, dtype=torch.float64))
     # J = sum_t gamma^t E[r_t] = sum_t gamma^t p_t . r_pi
     pi = torch.softmax(logits, -1)
     r_pi = (pi * m.rewards).sum(-1)

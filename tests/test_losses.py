@@ -9,6 +9,9 @@ import torch
 
 from pglib import losses
 
+# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
+FLOAT64_DEFAULT = True
+_IMPORT_DTYPE = torch.get_default_dtype()
 torch.set_default_dtype(torch.float64)
 
 
@@ -232,3 +235,6 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         losses.surrogate_loss(torch.tensor(-1.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="logits_q"):
         losses.categorical_kl(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one

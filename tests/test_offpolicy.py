@@ -8,6 +8,9 @@ import torch
 
 from pglib import enumeration, estimators, exact, mdp, offpolicy
 
+# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
+FLOAT64_DEFAULT = True
+_IMPORT_DTYPE = torch.get_default_dtype()
 torch.set_default_dtype(torch.float64)
 
 
@@ -190,3 +193,6 @@ def test_clip_fraction_by_enumeration(m, th, old):
                 hit[n, t] = float((adv > 0 and rho > 1 + eps) or (adv < 0 and rho < 1 - eps))
     expect = e.expectation(hit) / e.expectation(e.mask.to(torch.float64))
     assert torch.allclose(offpolicy.clip_fraction(m, th, old, eps), expect, atol=1e-12)
+
+
+torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one

@@ -9,6 +9,9 @@ import torch
 from pglib import mdp, sampling, scorefn
 from pglib.enumeration import all_trajectories
 
+# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
+FLOAT64_DEFAULT = True
+_IMPORT_DTYPE = torch.get_default_dtype()
 torch.set_default_dtype(torch.float64)
 
 
@@ -152,3 +155,6 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
 
     with pytest.raises(ValueError, match="states"):
         scorefn.trajectory_log_prob(m, torch.zeros(3, 2), type("B", (), {"states": tr.states[:, :3], "actions": tr.actions})())
+
+
+torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one
