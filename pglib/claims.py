@@ -37,13 +37,28 @@ import numpy as np
 from pglib import stats
 from pglib.stats import _to_numpy
 
-__all__ = ["CLAIM_ID", "RECORD", "ClaimFailed", "unbiased", "biased", "close", "smaller_variance", "holds"]
+__all__ = ["ALPHA", "CLAIM_ID", "RECORD", "use_alpha", "ClaimFailed", "unbiased", "biased", "close", "smaller_variance", "holds"]
 
 #: The form of a claim id: dotted lowercase words of ``[a-z0-9_]``.
 CLAIM_ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
 #: Every check made in this process, in order: dicts with id, kind, passed, text, expected.
 RECORD: list[dict] = []
+
+#: The false-alarm rate :func:`unbiased` and :func:`biased` use when no ``alpha`` is given.
+ALPHA: float = 0.01
+
+
+def use_alpha(alpha: float) -> None:
+    """Set the default false-alarm rate of :func:`unbiased` / :func:`biased` for this session.
+
+    A chapter with ``k`` no-bias tests calls ``use_alpha(0.01 / k)`` (Bonferroni), so that all of
+    them together raise a false alarm with probability at most 1% whatever the seed.
+    """
+    global ALPHA
+    if not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    ALPHA = float(alpha)
 
 
 class ClaimFailed(AssertionError):
@@ -103,24 +118,25 @@ def _test_text(result: stats.UnbiasednessResult) -> str:
     return f"{result.statistic_text()}, {stats._fmt_p(result.p_value)} {rel} α={result.alpha:g}"
 
 
-def unbiased(claim_id: str, samples, exact, alpha: float = 0.01, method: str = "hotelling") -> stats.UnbiasednessResult:
+def unbiased(claim_id: str, samples, exact, alpha: float | None = None, method: str = "hotelling") -> stats.UnbiasednessResult:
     """Claim: ``samples[N, ...]`` average to ``exact[...]``; passes when the test does not reject.
 
     Uses :func:`pglib.stats.unbiasedness_test` (``method="hotelling"`` or ``"bonferroni"``; see
     there for which to prefer). A correct estimator fails this check with probability ``alpha``
-    (at most ``alpha`` for Bonferroni); the printed line states that false-alarm rate::
+    (at most ``alpha`` for Bonferroni; default :data:`ALPHA`, see :func:`use_alpha`); the printed
+    line states that false-alarm rate::
 
         PASS [rtg.unbiased] Hotelling T²=9.871, rank 10, n=20000, p=0.45 ≥ α=0.01 (false-alarm rate 1%)
     """
     _check_id(claim_id)
-    result = stats.unbiasedness_test(samples, exact, alpha=alpha, method=method)
+    result = stats.unbiasedness_test(samples, exact, alpha=ALPHA if alpha is None else alpha, method=method)
     text = f"{_test_text(result)} {_alpha_text(result.alpha, method)}"
     expected = f"{method} test does not reject H0 E[samples]=exact at α={result.alpha:g} (p ≥ α)"
     _verdict(claim_id, "unbiased", not result.reject, text, expected)
     return result
 
 
-def biased(claim_id: str, samples, exact, alpha: float = 0.01, method: str = "hotelling") -> stats.UnbiasednessResult:
+def biased(claim_id: str, samples, exact, alpha: float | None = None, method: str = "hotelling") -> stats.UnbiasednessResult:
     """Negative control: passes when the unbiasedness test **does** reject ``E[samples] = exact``.
 
     Shows that the test has the power to see the bias in question at this sample size::
@@ -128,7 +144,7 @@ def biased(claim_id: str, samples, exact, alpha: float = 0.01, method: str = "ho
         PASS [baseline.action_dependent.detected] Hotelling T²=512.3, rank 10, n=20000, p<1e-16 < α=0.01 (bias detected)
     """
     _check_id(claim_id)
-    result = stats.unbiasedness_test(samples, exact, alpha=alpha, method=method)
+    result = stats.unbiasedness_test(samples, exact, alpha=ALPHA if alpha is None else alpha, method=method)
     text = f"{_test_text(result)} (bias detected)" if result.reject else _test_text(result)
     expected = f"{method} test rejects H0 E[samples]=exact at α={result.alpha:g} (p < α)"
     _verdict(claim_id, "biased", result.reject, text, expected)

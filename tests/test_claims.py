@@ -151,3 +151,24 @@ def test_claim_id_validation(bad):
 def test_claim_id_accepted(good, capsys):
     claims.holds(good, True, "ok", "ok")
     assert one_line(capsys, good) == "ok"
+
+
+def test_use_alpha_sets_the_default_false_alarm_rate(capsys):
+    import numpy as np
+
+    from pglib import claims
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(500, 3))
+    before = claims.ALPHA
+    try:
+        claims.use_alpha(0.002)
+        result = claims.unbiased("test.use_alpha", samples, np.zeros(3))
+        assert result.alpha == 0.002
+        assert "α=0.002" in capsys.readouterr().out
+        assert claims.unbiased("test.use_alpha.explicit", samples, np.zeros(3), alpha=0.001).alpha == 0.001
+        for bad in (0, 1, -0.1, "0.01"):
+            with pytest.raises(ValueError, match="alpha"):
+                claims.use_alpha(bad)
+    finally:
+        claims.use_alpha(before)
