@@ -153,23 +153,26 @@ class VectorCollector:
         active = np.ones(N, dtype=bool)  # episodes mode: this env may still take real steps
         taken = np.zeros(N, dtype=np.int64)  # steps_per_env: real steps of each env in this batch
         pending = self._pending_reset
-        clip, step, rng, obs = self._clip, self.envs.step, self.rng, self.obs
+        clip, rng, obs = self._clip, self.rng, self.obs
+        env_step = self.envs.step
+        step = (lambda a: env_step(np.clip(a, *clip).astype(np.float32))) if clip else env_step
+        obs_a, act_a, rew_a, term_a, trunc_a = (obs_l.append, act_l.append, rew_l.append, term_l.append,
+                                                trunc_l.append)
+        real_a, next_a = real_l.append, next_l.append
+        one_episode = stop_after_one_episode and steps_per_env is None
         t = 0
         while (n_steps is None or t < n_steps) and active.any():
             actions = sample(obs, rng)
-            next_obs, reward, terminated, truncated, _ = step(
-                np.clip(actions, *clip).astype(np.float32) if clip else actions)
+            next_obs, reward, terminated, truncated, _ = step(actions)
             real = active & ~pending
             ended = terminated | truncated
-            obs_l.append(obs); act_l.append(actions); rew_l.append(reward); term_l.append(terminated)
-            trunc_l.append(truncated); real_l.append(real); next_l.append(next_obs)
-            if stop_after_one_episode:
-                done = ended & real
-                if steps_per_env is None:
-                    active &= ~done
-                else:
-                    taken += real
-                    active &= ~(done & (taken >= steps_per_env))
+            obs_a(obs); act_a(actions); rew_a(reward); term_a(terminated)
+            trunc_a(truncated); real_a(real); next_a(next_obs)
+            if one_episode:
+                active &= ~(ended & real)
+            elif stop_after_one_episode:
+                taken += real
+                active &= ~(ended & real & (taken >= steps_per_env))
             pending = ended  # the env resets itself on its next step
             obs = next_obs
             t += 1
