@@ -44,9 +44,9 @@ def output_text(output: dict) -> str:
     return "".join(text) if isinstance(text, list) else text
 
 
-def headings(markdown: str) -> list[tuple[int, str]]:
-    """ATX headings of a markdown cell, outside fenced blocks (code, directives such as prf:proof)."""
-    found, fence = [], None
+def unfenced_lines(markdown: str):
+    """The lines of a markdown cell outside fenced blocks (code, directives such as prf:proof)."""
+    fence = None
     for line in markdown.splitlines():
         m = FENCE.match(line)
         if m:
@@ -56,9 +56,13 @@ def headings(markdown: str) -> list[tuple[int, str]]:
             elif marker[0] == fence[0] and len(marker) >= len(fence) and line.strip() == marker:
                 fence = None
             continue
-        if fence is None and (h := HEADING.match(line)):
-            found.append((len(h.group(1)), h.group(2).strip()))
-    return found
+        if fence is None:
+            yield line
+
+
+def headings(markdown: str) -> list[tuple[int, str]]:
+    """ATX headings of a markdown cell, outside fenced blocks."""
+    return [(len(h.group(1)), h.group(2).strip()) for line in unfenced_lines(markdown) if (h := HEADING.match(line))]
 
 
 def test_there_are_chapters():
@@ -134,18 +138,8 @@ def test_one_title_and_no_skipped_heading_levels(chapter):
 
 def broken_inline_math(markdown: str) -> list[str]:
     """Lines that start a list item, heading or quote while an inline ``$`` math span is still open."""
-    problems, fence, open_dollar, display = [], None, False, False
-    for line in markdown.splitlines():
-        m = FENCE.match(line)
-        if m:
-            marker = m.group(1)
-            if fence is None:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence) and line.strip() == marker:
-                fence = None
-            continue
-        if fence is not None:
-            continue
+    problems, open_dollar, display = [], False, False
+    for line in unfenced_lines(markdown):
         if not line.strip():
             open_dollar = False  # a blank line ends the paragraph (and any broken span)
             continue
