@@ -16,6 +16,12 @@ Usage::
 
     python benchmarks/bench_sampling.py                 # full run, prints a markdown table
     python benchmarks/bench_sampling.py --n 200000      # quicker
+    python benchmarks/bench_sampling.py --fused-only    # only the fused (numba) rows, (a) and (b)
+
+The fused rows (``pglib.fused``, needs numba) sample each trajectory and form its estimate in one
+compiled pass over numpy uniforms (2 T per trajectory, the same count as the ceiling (b)); their
+JIT compile time is measured separately, in a fresh process with an empty numba cache, and is
+not in the rates.
 
 Each vectorized configuration runs in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Timings are the best of ``--repeats`` runs (the machine is shared).
@@ -64,6 +70,33 @@ def vectorized(n: int, chunk: int, threads: int, repeats: int) -> dict:
     return dict(n=n, chunk=chunk, threads=threads, seconds=best, rate=n * T / best, cpu=best_cpu, cpu_rate=n * T / best_cpu,
                 peak_rss_mb=peak / 1024, rss_growth_mb=(peak - base_rss) / 1024,
                 mean_norm=float((total / n).norm()))
+
+
+def fused_worker(n: int, chunk: int, batch: int, repeats: int) -> dict:
+    """pglib.fused: one compiled pass per trajectory. batch=0: reinforce_moments (streamed, sum and sum of
+    squares per chunk); batch=1: reinforce_estimates ([N, S, A] held), then the same two sums with numpy."""
+    from pglib import fused
+
+    m, logits = problem()
+    t0 = time.perf_counter()
+    fused.reinforce_moments(m, logits, 10, seed=0) if not batch else fused.reinforce_estimates(m, logits, 10, seed=0)
+    compile_s = time.perf_counter() - t0
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    best, best_cpu = float("inf"), float("inf")
+    for r in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        if batch:
+            est = fused.reinforce_estimates(m, logits, n, seed=r, chunk_size=chunk).reshape(n, -1)
+            total, total_sq = est.sum(0), np.einsum("ij,ij->j", est, est)
+            mean = total / n
+            del est
+        else:
+            mean = fused.reinforce_moments(m, logits, n, seed=r, chunk_size=chunk).mean
+        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return dict(n=n, chunk=chunk if not batch else n, threads=1, seconds=best, rate=n * T / best, cpu=best_cpu,
+                cpu_rate=n * T / best_cpu, compile_s=compile_s, peak_rss_mb=peak / 1024,
+                rss_growth_mb=(peak - base_rss) / 1024, mean_norm=float(np.linalg.norm(mean)))
 
 
 def python_loop(episodes: int, seed: int = 0) -> dict:
@@ -136,25 +169,51 @@ def run_worker(n: int, chunk: int, threads: int, repeats: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_fused_worker(n: int, chunk: int, batch: int, repeats: int) -> dict:
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:  # an empty numba cache: the first call really compiles
+        out = subprocess.run([sys.executable, __file__, "--fused-worker", str(n), str(chunk), str(batch), str(repeats)],
+                             check=True, capture_output=True, text=True, env=os.environ | {"NUMBA_CACHE_DIR": cache})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10**6, help="trajectories (default 10^6)")
     ap.add_argument("--chunk", type=int, default=100_000, help="trajectories per streamed chunk")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--loop-episodes", type=int, default=2000)
+    ap.add_argument("--fused-chunk", type=int, default=8192, help="trajectories per chunk of the fused path")
+    ap.add_argument("--fused-only", action="store_true", help="only the fused rows, (a) and (b)")
     ap.add_argument("--worker", nargs=4, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--fused-worker", nargs=4, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(vectorized(*args.worker)))
         return
+    if args.fused_worker:
+        print(json.dumps(fused_worker(*args.fused_worker)))
+        return
 
     rows = []
-    for threads in (1, 2):
-        rows.append(("vectorized, streamed", run_worker(args.n, args.chunk, threads, args.repeats)))
-    rows.append(("vectorized, one batch", run_worker(args.n, args.n, 1, 1)))
+    if not args.fused_only:
+        for threads in (1, 2):
+            rows.append(("vectorized, streamed", run_worker(args.n, args.chunk, threads, args.repeats)))
+        rows.append(("vectorized, one batch", run_worker(args.n, args.n, 1, 1)))
+    try:
+        import numba  # noqa: F401
+        fused_rows = [("fused (numba), reinforce_moments, streamed", run_fused_worker(args.n, args.fused_chunk, 0, args.repeats)),
+                      ("fused (numba), reinforce_estimates, one [N,S,A] batch",
+                       run_fused_worker(args.n, args.fused_chunk, 1, args.repeats))]
+    except ImportError:
+        fused_rows = []
+        print("numba is not installed: no fused rows (pip install numba==0.68.1)")
+    rows += fused_rows
     loop = python_loop(args.loop_episodes)
     ceiling = numpy_uniforms(args.n, args.repeats)
-    trand = torch_uniforms(args.n, args.repeats)
+    trand = None if args.fused_only else torch_uniforms(args.n, args.repeats)
 
     print(f"workload: N={args.n} trajectories x T={T} steps, S={S}, A={A}, gamma={GAMMA}; "
           f"torch {torch.__version__}, numpy {np.__version__}; best of {args.repeats}")
@@ -174,10 +233,16 @@ def main() -> None:
         line(label, r, r["threads"], r["chunk"], f"{r['peak_rss_mb']:.0f}")
     line(f"(a) per-step Python loop, gymnasium view ({loop['episodes']} episodes)", loop)
     line(f"(b) numpy uniforms only, 2T per trajectory ({ceiling['uniforms']:.2g} draws)", ceiling)
-    line("torch uniforms only (the sampler's generator)", trand)
+    if trand is not None:
+        line("torch uniforms only (the sampler's generator)", trand)
     print()
-    print(f"process RSS before any sampling (imports only) is in the 'one batch' worker's baseline: "
-          f"{rows[-1][1]['peak_rss_mb'] - rows[-1][1]['rss_growth_mb']:.0f} MB")
+    for label, r in fused_rows:
+        print(f"{label}: JIT compile (first call, empty numba cache) {r['compile_s']:.2f} s, not in the rates; "
+              f"numpy ceiling / this = {top / r['cpu_rate']:.2f} (CPU), {ceiling['rate'] / r['rate']:.2f} (wall)")
+    if not args.fused_only:
+        one = rows[2][1]
+        print(f"process RSS before any sampling (imports only) is in the 'one batch' worker's baseline: "
+              f"{one['peak_rss_mb'] - one['rss_growth_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The library behind the book *Policy Gradients, Executable*. Modules, left to rig
 
 - :mod:`pglib.mdp`         tabular MDPs (``TabularMDP``), named problems, a gymnasium view
 - :mod:`pglib.sampling`    vectorized trajectory sampling from a ``TabularMDP``
+- :mod:`pglib.fused`       optional numba kernel: sampling fused with reward-to-go estimates (benchmarks, huge N)
 - :mod:`pglib.enumeration` every trajectory of a small MDP with its probability (exact moments)
 - :mod:`pglib.exact`       exact objectives, values, occupancies and gradients
 - :mod:`pglib.returns`     returns, reward-to-go, discount weights, GAE
