@@ -75,6 +75,28 @@ def _numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray]
                 x = act(x)
         return x
 
+    if activation == "tanh" and len(weights) == 3 and all(b is not None for b in biases):
+        # The common two-hidden-layer case unrolled: the same operations in the same order as ``forward``
+        # above, minus the per-layer Python bookkeeping; tanh and the bias adds work in place. For 2-D
+        # float64 inputs np.dot makes the same BLAS call as `@` (bit-identical results) with less dispatch
+        # overhead (about 0.35 us a call at rollout batch sizes); other inputs take the general loop.
+        (w0, w1, w2), (b0, b1, b2), tanh, dot = weights, biases, np.tanh, np.dot
+
+        def forward2(x: np.ndarray) -> np.ndarray:
+            if x.ndim != 2:
+                return forward(x)
+            h = dot(x, w0)
+            h += b0
+            tanh(h, out=h)
+            h = dot(h, w1)
+            h += b1
+            tanh(h, out=h)
+            y = dot(h, w2)
+            y += b2
+            return y
+
+        return forward2
+
     return forward
 
 
@@ -134,8 +156,9 @@ class CategoricalMLP(_Policy):
         forward = _numpy_forward(self.net, self.activation)
 
         def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            logits = forward(np.asarray(obs, dtype=np.float64))
-            return np.argmax(logits + rng.gumbel(size=logits.shape), axis=-1)
+            logits = forward(np.asarray(obs, dtype=np.float64))  # a fresh array: add the noise in place
+            logits += rng.gumbel(size=logits.shape)
+            return logits.argmax(-1)  # the method skips np.argmax's dispatch wrapper (same result)
 
         return sample
 

@@ -161,7 +161,27 @@ class VectorCollector:
         real_a, next_a = real_l.append, next_l.append
         one_episode = stop_after_one_episode and steps_per_env is None
         t = 0
-        while (n_steps is None or t < n_steps) and active.any():
+        if one_episode:
+            # Fast path for one episode per environment. episodes() has just reset the environments, so
+            # no step is an autoreset step and a step is real exactly while its environment's first
+            # episode has not ended: the loop only tracks `done`, and the mask is rebuilt afterwards
+            # from the stored terminated/truncated flags (same batch as the general loop below).
+            done = np.zeros(N, dtype=bool)
+            while n_steps is None or t < n_steps:
+                actions = sample(obs, rng)
+                next_obs, reward, terminated, truncated, _ = step(actions)
+                obs_a(obs); act_a(actions); rew_a(reward); term_a(terminated); trunc_a(truncated); next_a(next_obs)
+                obs = next_obs
+                t += 1
+                done |= terminated
+                done |= truncated
+                if done.all():
+                    break
+            ended = np.stack(term_l, axis=1) | np.stack(trunc_l, axis=1)
+            ends_before = np.cumsum(ended, axis=1) - ended  # episode ends strictly before step t, per env
+            real_l = list((ends_before == 0).T)
+            pending = ended[:, -1].copy()
+        while not one_episode and (n_steps is None or t < n_steps) and active.any():
             actions = sample(obs, rng)
             next_obs, reward, terminated, truncated, _ = step(actions)
             real = active & ~pending

@@ -110,9 +110,11 @@ def solve_point(episode_returns, episode_steps, threshold: float, window: int = 
     return None if len(hit) == 0 else int(episode_steps[hit[0] + window - 1])
 
 
-def weights(batch: Batch, cfg: Config, value: ValueMLP | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def weights(batch: Batch, cfg: Config, value: ValueMLP | None,
+            values_real: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""Advantage estimates :math:`\hat A_{i,t}` for the real steps of ``batch`` (flattened, ``[n_steps]``),
-    and the value targets (or None without a learned baseline).
+    and the value targets (or None without a learned baseline). ``values_real``: :math:`V_\phi` at the
+    real steps (``value(batch.obs[batch.mask])``) when the caller has already computed it.
 
     full return: :math:`\hat A_{i,t} = G_{i,0}`; reward-to-go: :math:`G_{i,t}`; minus a baseline;
     then optionally normalized. Truncated episodes bootstrap from :math:`V_\phi` when there is one;
@@ -124,7 +126,7 @@ def weights(batch: Batch, cfg: Config, value: ValueMLP | None) -> tuple[torch.Te
     if value is not None:  # V only where it is used: the real steps, and the next state at a truncation
         values, next_values = np.zeros(m.shape), np.zeros(m.shape)
         with torch.no_grad():
-            values[m] = value(batch.obs[m]).double().cpu().numpy()
+            values[m] = (value(batch.obs[m]) if values_real is None else values_real).double().cpu().numpy()
             need = m if (cfg.reward_to_go and cfg.lam < 1.0) else batch.truncated  # GAE: V(s_{t+1}) at every step
             if need.any():
                 next_values[need] = value(batch.next_obs[need]).double().cpu().numpy()
@@ -171,24 +173,25 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
         torch.manual_seed(cfg.seed)
         policy = policy_for(envs.single_observation_space, envs.single_action_space, cfg.hidden, log_std=cfg.log_std).to(device)
         value = ValueMLP(policy.obs_dim, cfg.hidden).to(device) if cfg.baseline == "value" else None
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-    value_opt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value is not None else None
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, foreach=True)  # foreach: one call for all tensors
+    value_opt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr, foreach=True) if value is not None else None
     threshold = cfg.solve_return if cfg.solve_return is not None else gym.spec(cfg.env_id).reward_threshold
     hist, start = History(config=asdict(cfg)), time.perf_counter()
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, unit="step")
     try:
         while collector.total_steps < cfg.total_steps:
             batch = collector.episodes(policy.sampler(), steps_per_env=cfg.steps_per_env)  # 1. act (numpy fast path, same weights)
-            adv, targets = weights(batch, cfg, value)  # 2. weigh each action
             obs = torch.as_tensor(batch.obs[batch.mask], device=device)
+            v_obs = value(obs) if value is not None else None  # one forward pass of V for steps 2 and 4
+            adv, targets = weights(batch, cfg, value, None if v_obs is None else v_obs.detach())  # 2. weigh each action
             actions = torch.as_tensor(batch.actions[batch.mask], device=device)
             loss = -(policy(obs).log_prob(actions) * adv.to(device, torch.float32)).mean()  # 3. surrogate
             opt.zero_grad()
             loss.backward()
             opt.step()
             value_loss = float("nan")
-            for _ in range(cfg.value_steps if value is not None else 0):  # 4. fit the baseline
-                value_loss_t = ((value(obs) - targets.to(device, torch.float32)) ** 2).mean()
+            for k in range(cfg.value_steps if value is not None else 0):  # 4. fit the baseline
+                value_loss_t = (((v_obs if k == 0 else value(obs)) - targets.to(device, torch.float32)) ** 2).mean()
                 value_opt.zero_grad()
                 value_loss_t.backward()
                 value_opt.step()
