@@ -2,6 +2,7 @@
 
 - ``tests/`` is importable (``import setup_cell``) however pytest is invoked;
 - tests marked ``gpu`` are skipped, with the reason, when CUDA is not available;
+- the ``chapter`` fixture gives ``(file name, notebook JSON)`` for every chapter notebook;
 - torch's default dtype is float32 in every test unless its module sets ``FLOAT64_DEFAULT = True``,
   so one module's choice can never leak into another's tests (xdist runs many files per process).
 """
@@ -41,3 +42,16 @@ def _default_dtype(request):
     torch.set_default_dtype(want)
     yield
     torch.set_default_dtype(before)
+
+
+def _chapters():
+    from notebooks import CHAPTERS
+
+    return CHAPTERS
+
+
+@pytest.fixture(params=_chapters(), ids=lambda path: path.stem)
+def chapter(request) -> tuple[str, dict]:
+    import json
+
+    return request.param.name, json.loads(request.param.read_text())

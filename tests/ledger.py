@@ -21,6 +21,7 @@ import sys
 
 import yaml
 
+from notebooks import output_text
 from pglib.claims import anchor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,13 +45,6 @@ EVIDENCE = {
 }
 
 
-def _output_text(output: dict) -> str:
-    if output.get("output_type") == "stream":
-        return "".join(output.get("text", ""))
-    data = output.get("data", {})
-    return "".join(data.get("text/plain", ""))
-
-
 def collect(book: pathlib.Path = BOOK) -> dict[str, dict]:
     """claim id -> {chapter, status, measured, cell} for every claim line in every notebook's outputs."""
     found: dict[str, dict] = {}
@@ -60,7 +54,7 @@ def collect(book: pathlib.Path = BOOK) -> dict[str, dict]:
             if cell["cell_type"] != "code":
                 continue
             for output in cell.get("outputs", []):
-                for line in _output_text(output).splitlines():
+                for line in output_text(output).splitlines():
                     m = LINE.match(line.strip())
                     if m:
                         status, cid, measured = m.groups()

@@ -13,14 +13,10 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
 import re
 
-import pytest
+from notebooks import CHAPTERS, output_text, source
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 MAX_LINES = 60
 MAX_CHARS = 4000
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
@@ -29,19 +25,6 @@ FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 HEADING = re.compile(r"^(#{1,6})\s+(\S.*)$")
 FILE_NAME_ALT = re.compile(r"^[\w./-]+\.(?:png|jpe?g|svg|gif)$", re.I)
 BLOCK_START = re.compile(r"^\s{0,3}(?:[-+*]\s|\d+[.)]\s|#{1,6}\s|>)")
-
-
-def source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def output_text(output: dict) -> str:
-    if output.get("output_type") == "stream":
-        text = output.get("text", "")
-    else:
-        text = output.get("data", {}).get("text/plain", "")
-    return "".join(text) if isinstance(text, list) else text
 
 
 def unfenced_lines(markdown: str):
@@ -67,11 +50,6 @@ def headings(markdown: str) -> list[tuple[int, str]]:
 
 def test_there_are_chapters():
     assert CHAPTERS, "no book/NN_*.ipynb chapters found"
-
-
-@pytest.fixture(params=CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def chapter(request) -> tuple[str, dict]:
-    return request.param.name, json.loads(request.param.read_text())
 
 
 def test_what_you_will_verify_comes_first(chapter):

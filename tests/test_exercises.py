@@ -16,13 +16,12 @@ For each chapter notebook ``book/NN_*.ipynb``:
 from __future__ import annotations
 
 import json
-import pathlib
 import re
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+from notebooks import CHAPTERS, output_text, source
+
 EXERCISES = re.compile(r"^##\s+Exercises\s*$", re.M)
 H2 = re.compile(r"^##\s+\S", re.M)
 ITEM = re.compile(r"^(\d+)\.\s+\S", re.M)
@@ -31,21 +30,12 @@ REQUIRED_TAGS = {"solution", "hide-cell"}
 BLOCKING_TAGS = {"nbval-skip", "raises-exception", "skip-execution", "remove-cell"}
 
 
-def source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def tags(cell: dict) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []))
 
 
-def output_text(cell: dict) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        text = output.get("text", "") if output.get("output_type") == "stream" else output.get("data", {}).get("text/plain", "")
-        parts.append("".join(text) if isinstance(text, list) else text)
-    return "\n".join(parts)
+def cell_output_text(cell: dict) -> str:
+    return "\n".join(output_text(output) for output in cell.get("outputs", []))
 
 
 def exercises_section(nb: dict) -> tuple[int, list[dict]]:
@@ -58,16 +48,11 @@ def exercises_section(nb: dict) -> tuple[int, list[dict]]:
 
 def solution_claims(cell: dict) -> list[tuple[str, int, str]]:
     """(chapter word, number, suffix) of every exercise claim line in a cell's outputs."""
-    return [(m.group(1), int(m.group(2)), m.group(3)) for m in CLAIM.finditer(output_text(cell))]
+    return [(m.group(1), int(m.group(2)), m.group(3)) for m in CLAIM.finditer(cell_output_text(cell))]
 
 
 def test_there_are_chapters():
     assert CHAPTERS, "no book/NN_*.ipynb chapters found"
-
-
-@pytest.fixture(params=CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def chapter(request) -> tuple[str, dict]:
-    return request.param.name, json.loads(request.param.read_text())
 
 
 def test_chapter_ends_with_exercises(chapter):

@@ -18,6 +18,7 @@ import re
 import pytest
 
 import setup_cell
+from notebooks import source
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -25,11 +26,6 @@ NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
 def load(path: pathlib.Path) -> dict:
     return json.loads(path.read_text())
-
-
-def source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def code_cells(nb: dict) -> list[dict]:
