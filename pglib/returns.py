@@ -148,14 +148,16 @@ def reward_to_go_episodic(
     boot = None if next_values is None else _float_copy(next_values, "next_values")
     if boot is not None and tuple(boot.shape) != tuple(out.shape):
         raise ValueError(f"next_values must have the shape of rewards {tuple(out.shape)}, got {tuple(boot.shape)}")
-    end = term + trunc - term * trunc  # logical or, as floats
-    T = out.shape[-1]
-    following = out[..., -1] * 0.0  # G_{t+1}, starts as 0 beyond the segment
-    for t in range(T - 1, -1, -1):
-        cut = end[..., t] if t < T - 1 else end[..., t] * 0.0 + 1.0  # the segment's end cuts too
-        bootstrap = 0.0 if boot is None else (1.0 - term[..., t]) * boot[..., t]
-        out[..., t] = out[..., t] + gamma * ((1.0 - cut) * following + cut * bootstrap)
-        following = out[..., t]
+    if out.shape[-1] == 0:
+        return out
+    cut = term + trunc - term * trunc  # logical or, as floats: G_{t+1} does not carry over after t
+    cut[..., -1] = 1.0  # the segment's end cuts too
+    if boot is not None:  # r_t + gamma * V(s_{t+1}) where an episode is cut without terminating
+        out += gamma * (cut * ((1.0 - term) * boot))
+    keep = gamma * (1.0 - cut)  # gamma inside an episode, 0 at a cut
+    # G_t = out_t + keep_t * G_{t+1}, from the back: two whole-batch operations per time step
+    for t in range(out.shape[-1] - 2, -1, -1):
+        out[..., t] += keep[..., t] * out[..., t + 1]
     if mask is not None:
         out = out * _as_float_flags(mask, out, "mask")
     return out
@@ -205,9 +207,9 @@ def gae(
     end = term + trunc - term * trunc
     delta = r + gamma * (1.0 - term) * nv - v
     adv = delta  # overwritten in place from the back; delta is a fresh array
-    T = r.shape[-1]
-    for t in range(T - 2, -1, -1):
-        adv[..., t] = delta[..., t] + gamma * lam * (1.0 - end[..., t]) * adv[..., t + 1]
+    carry = gamma * lam * (1.0 - end)  # gamma * lambda inside an episode, 0 after its last step
+    for t in range(r.shape[-1] - 2, -1, -1):
+        adv[..., t] += carry[..., t] * adv[..., t + 1]
     if mask is not None:
         m = _as_float_flags(mask, r, "mask")
         adv = adv * m

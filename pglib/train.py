@@ -32,8 +32,8 @@ from pglib.rollout import Batch, VectorCollector, make_vec_env
 
 @dataclass
 class Config:
-    """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably (``benchmarks/bench_cartpole.py``
-    uses them with ``value_steps=1``, its fastest setting in wall-clock)."""
+    """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably. ``benchmarks/bench_cartpole.py``
+    times a setting tuned for wall-clock to solve (22 environments, 32-32 networks, Adam 0.04, one value step)."""
 
     env_id: str = "CartPole-v1"  # any gymnasium task with a flat Box observation, Discrete or Box actions
     total_steps: int = 300_000  # budget of environment steps (autoreset steps are not counted)

@@ -99,6 +99,22 @@ def test_reward_to_go_episodic_docstring_example_and_torch():
     torch.testing.assert_close(got, torch.tensor([1.5, 1.0, 1.5, 1.0], dtype=torch.float64))
 
 
+def test_reward_to_go_episodic_terminated_and_truncated_together_does_not_bootstrap():
+    # gymnasium may report both flags on one step; the state is terminal, so V(s_{t+1}) must not be added
+    r, term, trunc, nv = random_segments(4)
+    both = term | trunc
+    got = reward_to_go_episodic(r, 0.9, both, both, nv)
+    np.testing.assert_allclose(got, plain_rtg_episodic(r, both, np.zeros_like(both), nv, 0.9), atol=1e-12)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_reward_to_go_episodic_torch_matches_numpy(gamma):
+    r, term, trunc, nv = random_segments(5, N=3, T=30)
+    want = plain_rtg_episodic(r, term, trunc, nv, gamma)
+    got = reward_to_go_episodic(torch.as_tensor(r), gamma, torch.as_tensor(term), torch.as_tensor(trunc), torch.as_tensor(nv))
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-12)
+
+
 def test_reward_to_go_episodic_mask_zeroes_padding():
     r = np.array([[1.0, 1.0, 0.0, 0.0]])
     term = np.array([[False, True, False, False]])
