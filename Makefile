@@ -10,7 +10,11 @@ NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 # nbval outputs are trusted by the build only for this exact pglib + notebooks + pins + sanitizers.
 SOURCE_HASH = $(shell cat $(sort $(shell find pglib -name '*.py')) $(NOTEBOOKS) requirements.txt tests/nbval_sanitize.cfg | sha256sum | cut -c1-16)
 VERIFIED = _build/.verified-$(SOURCE_HASH)
+# Record that the notebooks passed nbval for this source (drops stamps of older sources).
+MARK_VERIFIED = mkdir -p _build && rm -f _build/.verified-* && touch $(VERIFIED)
 PYTEST := $(PY) -m pytest -p no:cacheprovider
+# Two workers, one test file per worker (module fixtures are built once).
+XDIST := -n 2 --dist loadfile
 # tests/nbval_semicolon.py: a trailing `;` hides a cell's value under nbval as in Jupyter.
 NBVAL := -p tests.nbval_semicolon --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 # Always a full, strict rebuild: an incremental Sphinx build does not re-read unchanged
@@ -47,8 +51,8 @@ setup: $(STAMP)
 # renders those verified outputs (execute_notebooks: off). The stamp is keyed on
 # pglib's source, so a change to pglib forces the check again before a build.
 $(VERIFIED): $(STAMP)
-	$(if $(NOTEBOOKS),$(PYTEST) -n 2 --dist loadfile $(NBVAL) $(NOTEBOOKS),@echo "No notebooks in book/ to verify.")
-	@mkdir -p _build && rm -f _build/.verified-* && touch $@
+	$(if $(NOTEBOOKS),$(PYTEST) $(XDIST) $(NBVAL) $(NOTEBOOKS),@echo "No notebooks in book/ to verify.")
+	@$(MARK_VERIFIED)
 
 book: $(VERIFIED)
 	$(JB_BUILD)
@@ -60,8 +64,8 @@ test-notebooks: $(STAMP)
 	@$(MAKE) --no-print-directory $(VERIFIED)
 
 test-unit: $(STAMP)
-	$(PYTEST) -n 2 --dist loadfile -m "not browser and not colab and not gpu" tests $(NBVAL) $(NOTEBOOKS)
-	@mkdir -p _build && rm -f _build/.verified-* && touch $(VERIFIED)
+	$(PYTEST) $(XDIST) -m "not browser and not colab and not gpu" tests $(NBVAL) $(NOTEBOOKS)
+	@$(MARK_VERIFIED)
 
 # The browser test drives Debian's chromium through Playwright; it never downloads a browser.
 browser-deps:
@@ -77,7 +81,7 @@ browser-deps:
 # The built pages in Chromium and the Colab path run side by side (one file per worker).
 test-html: $(STAMP) browser-deps
 	$(JB_BUILD)
-	CHROMIUM=$(CHROMIUM) $(PYTEST) -n 2 --dist loadfile -m "browser or colab or gpu" tests
+	CHROMIUM=$(CHROMIUM) $(PYTEST) $(XDIST) -m "browser or colab or gpu" tests
 
 test: test-unit test-html
 

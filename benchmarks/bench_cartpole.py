@@ -1,10 +1,12 @@
 """Time-to-solve CartPole-v1: pglib's REINFORCE vs Stable-Baselines3 PPO and A2C (RL-Zoo hyperparameters).
 
-Solved = the mean undiscounted return of the last 20 finished training episodes is >= 475.
+Solved = the mean undiscounted return of the last 20 finished training episodes is >= 475
+(pglib's Config().solve_window and CartPole-v1's reward_threshold; pglib's train stops at the solve).
 Every method runs in this one process, on this machine, one seed after another, with
 torch.set_num_threads(1) for all of them (small networks; 2-core machines). Wall-clock is
 measured from building the environments and the model to the solve (imports and torch's
-one-time lazy initialization are warmed up before any timing). Not a timed test.
+one-time lazy initialization are warmed up before any timing, by warm_up(), which
+sweep_cartpole.py shares along with run_pglib). Not a timed test.
 
     python benchmarks/bench_cartpole.py                    # 10 pglib seeds, 5 each for PPO and A2C
     python benchmarks/bench_cartpole.py --seeds 3 --sb3-seeds 1 --skip-a2c   # a quick look
@@ -18,12 +20,14 @@ import pathlib
 import platform
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from pglib.train import Config, solve_point, train
 
-THRESHOLD, WINDOW = 475.0, 20
+THRESHOLD = gym.spec("CartPole-v1").reward_threshold  # 475
+WINDOW = Config().solve_window  # 20
 # pglib's setting here: still vanilla REINFORCE (reward-to-go, learned value baseline, advantage
 # normalization, one policy gradient step per batch of 22 fresh whole episodes), tuned for wall-clock to
 # solve: 22 environments (one episode each) per update, 32-32 networks, Adam 0.04 for policy and value,
@@ -45,12 +49,20 @@ def linear(start: float):
     return lambda progress_remaining: progress_remaining * start
 
 
-def run_pglib(seed: int, max_steps: int) -> dict:
+def warm_up() -> None:
+    """One thread for torch, and a tiny training run so that imports and torch's lazy init are not timed."""
+    torch.set_num_threads(1)
+    train(Config(total_steps=500, num_envs=2, progress=False))
+
+
+def run_pglib(seed: int, max_steps: int, **overrides) -> dict:
+    """One pglib run with the PGLIB setting (``overrides`` replace its keys or add Config fields). Training
+    stops at the solve, so the elapsed time from building the environments to train's return is the time
+    to solve (seconds; None if unsolved within max_steps)."""
     start = time.perf_counter()
-    _, h = train(Config(seed=seed, total_steps=max_steps, progress=False, **PGLIB))
-    setup = time.perf_counter() - start - h.wall_time[-1]  # env + network construction before the loop
-    return dict(solved=h.solved, steps=h.solved_at_step, seconds=None if not h.solved else setup + h.solved_at_time,
-                total_seconds=time.perf_counter() - start)
+    _, h = train(Config(seed=seed, total_steps=max_steps, progress=False, **(PGLIB | overrides)))
+    elapsed = time.perf_counter() - start
+    return dict(solved=h.solved, steps=h.solved_at_step, seconds=elapsed if h.solved else None, total_seconds=elapsed)
 
 
 def run_sb3(algo: str, seed: int) -> dict:
@@ -64,11 +76,13 @@ def run_sb3(algo: str, seed: int) -> dict:
             self.returns, self.steps, self.solved_at = [], [], None
 
         def _on_step(self) -> bool:
+            ended = False
             for info in self.locals["infos"]:
                 if "episode" in info:  # Monitor wrapper: an episode just ended
                     self.returns.append(info["episode"]["r"])
                     self.steps.append(self.num_timesteps)
-            if self.solved_at is None:
+                    ended = True
+            if ended and self.solved_at is None:  # the solve point can only move when an episode ends
                 self.solved_at = solve_point(self.returns, self.steps, THRESHOLD, WINDOW)
             return self.solved_at is None
 
@@ -135,8 +149,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/cartpole.json")
     args = ap.parse_args()
 
-    torch.set_num_threads(1)
-    train(Config(total_steps=500, num_envs=2, progress=False))  # warm-up: imports, torch lazy init
+    warm_up()
     import stable_baselines3  # noqa: F401  (import outside the timings)
 
     results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread",

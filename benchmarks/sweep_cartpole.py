@@ -12,6 +12,8 @@ Each stage writes benchmarks/results/cartpole_sweep_stage<k>.json (per-seed seco
 A stage takes a few minutes on one core; run it on an idle machine (times are compared within a stage).
 Every setting is vanilla REINFORCE: one gradient step per batch of fresh whole episodes,
 reward-to-go, learned value baseline (one regression step), normalized advantages.
+Each run is timed by bench_cartpole.run_pglib (building the environments to the solve), after
+bench_cartpole.warm_up(), so sweep and benchmark measure the same thing.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import time
+import sys
 
 import numpy as np
-import torch
 
-from pglib.train import Config, train
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # bench_cartpole, beside this file
+from bench_cartpole import run_pglib, warm_up  # noqa: E402
 
 
 def _grid(envs, lrs, **extra) -> list[dict]:
@@ -54,15 +56,13 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=300_000)
     args = ap.parse_args()
     seeds, grid = STAGES[args.stage]
-    torch.set_num_threads(1)
-    train(Config(total_steps=500, num_envs=2, progress=False))  # warm-up, as in bench_cartpole.py
+    warm_up()
     rows = []
     for kw in grid:
         runs = []
         for seed in seeds:
-            start = time.perf_counter()
-            _, h = train(Config(seed=seed, total_steps=args.max_steps, progress=False, **kw))
-            runs.append(dict(seed=seed, seconds=time.perf_counter() - start if h.solved else None, steps=h.solved_at_step))
+            r = run_pglib(seed, args.max_steps, **kw)
+            runs.append(dict(seed=seed, seconds=r["seconds"], steps=r["steps"]))
         row = dict(config=kw, solved=f"{sum(r['steps'] is not None for r in runs)}/{len(runs)}",
                    median_seconds=median([r["seconds"] for r in runs]), median_steps=median([r["steps"] for r in runs]),
                    runs=runs)

@@ -37,7 +37,7 @@ import torch
 
 from pglib import importance
 from pglib.mdp import DTYPE, TabularMDP
-from pglib.returns import check_gamma, reward_to_go
+from pglib.returns import check_gamma, discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = [
@@ -265,7 +265,7 @@ def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
 
 
 def _discounts(T: int, gamma: float) -> torch.Tensor:
-    return torch.tensor([gamma**t for t in range(T)], dtype=DTYPE)
+    return torch.from_numpy(discount_weights(T, gamma))  # [gamma^0, ..., gamma^(T-1)], float64
 
 
 # ----------------------------------------------------------------------------- off-policy
@@ -321,8 +321,7 @@ def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.
     """
     from pglib import exact
 
-    if mdp.horizon is None:
-        raise ValueError("expected_action_baseline needs a finite horizon; use mdp.with_(horizon=T)")
+    exact._need_finite(mdp, "expected_action_baseline")
     b = torch.as_tensor(action_baseline, dtype=DTYPE)
     if tuple(b.shape) != (mdp.n_states, mdp.n_actions):
         raise ValueError(f"action_baseline must have shape [S, A] = [{mdp.n_states}, {mdp.n_actions}]; got {tuple(b.shape)}")
@@ -344,14 +343,7 @@ def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -
     time-indexed action values. Equals :func:`pglib.exact.gradient` at ``target_logits`` when the
     two policies coincide.
     """
-    from pglib import exact
+    from pglib import exact, offpolicy
 
-    if mdp.horizon is None:
-        raise ValueError("expected_step_importance needs a finite horizon; use mdp.with_(horizon=T)")
-    with torch.no_grad():
-        pi = mdp.policy(target_logits)
-        p = exact.time_occupancy(mdp, behaviour_logits)  # [T, S]
-        Q = exact.time_q_values(mdp, behaviour_logits)  # [T, S, A]
-        w = _discounts(mdp.horizon, mdp.gamma)
-        per_t = p[:, :, None] * exact.softmax_score_expectation(pi[None], Q)
-        return (w[:, None, None] * per_t).sum(0)
+    exact._need_finite(mdp, "expected_step_importance")
+    return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from pglib.mdp import TabularMDP
-from pglib.returns import check_gamma
+from pglib.returns import check_gamma, discount_weights
 from pglib.sampling import _check_count, _resolve_horizon, inverse_cdf_table
 
 __all__ = ["reinforce_estimates", "reinforce_moments", "Moments", "available"]
@@ -155,7 +155,6 @@ def _kernels():
                 for i in range(S * A):
                     total[i] += g[i]
                     total_sq[i] += g[i] * g[i]
-        return N
 
     _KERNELS = (estimates_kernel, moments_kernel)
     return _KERNELS
@@ -176,9 +175,7 @@ class _Tables(NamedTuple):
 
 
 def _tables(mdp, logits, horizon, gamma) -> _Tables:
-    if not isinstance(mdp, TabularMDP):
-        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    T = _resolve_horizon(mdp, horizon)
+    T = _resolve_horizon(mdp, horizon)  # also checks that mdp is a TabularMDP
     gamma = mdp.gamma if gamma is None else check_gamma(gamma)
     with torch.no_grad():
         logits = mdp.check_logits(logits).detach()
@@ -189,13 +186,13 @@ def _tables(mdp, logits, horizon, gamma) -> _Tables:
         Fn = inverse_cdf_table(mdp.transitions.reshape(S * A, S))
     c = np.ascontiguousarray
     return _Tables(c(F0.numpy()), c(Fp.numpy()), c(Fn.numpy()), c(mdp.rewards.detach().numpy().reshape(-1)),
-                   c(mdp.terminal.numpy()), np.array([gamma**t for t in range(T)], dtype=np.float64), float(gamma),
+                   c(mdp.terminal.numpy()), discount_weights(T, gamma), float(gamma),
                    c(pi.numpy().reshape(-1)), S, A, T)
 
 
-def _check_uniforms(uniforms, n_rows: int | None, T: int) -> np.ndarray:
+def _check_uniforms(uniforms, T: int) -> np.ndarray:
     U = np.asarray(uniforms)
-    if U.dtype != np.float64 or U.ndim != 2 or U.shape[1] != 2 * T or (n_rows is not None and U.shape[0] != n_rows):
+    if U.dtype != np.float64 or U.ndim != 2 or U.shape[1] != 2 * T:
         raise ValueError(f"uniforms must be a float64 array of shape [N, 2T] with 2T = {2 * T}; "
                          f"got {U.dtype} {tuple(U.shape)}")
     if U.size and not (U.min() >= 0.0 and U.max() < 1.0):  # also catches NaN
@@ -215,7 +212,7 @@ def _estimates_from_uniforms(mdp: TabularMDP, logits, uniforms, horizon=None, ga
     """Per-trajectory estimates ``[N, S, A]`` from given uniforms ``[N, 2T]`` (row n: trajectory n's choices
     ``s_0, a_0, s_1, a_1, ...``). The deterministic core of :func:`reinforce_estimates`, exposed for tests."""
     tb = _tables(mdp, logits, horizon, gamma)
-    U = _check_uniforms(uniforms, None, tb.T)
+    U = _check_uniforms(uniforms, tb.T)
     est_k, _ = _kernels()
     out = np.empty((U.shape[0], tb.S * tb.A), dtype=np.float64)
     est_k(U, tb.F0, tb.Fp, tb.Fn, tb.R, tb.term, tb.disc, tb.gamma, tb.pi, out)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from pglib import losses
 from pglib.mdp import DTYPE, TabularMDP
 from pglib.sampling import Trajectories
 from pglib.stats import effective_sample_size
@@ -110,8 +111,7 @@ def kl_divergence(states, logits_p, logits_q) -> torch.Tensor:
     _logits(lp, "logits_p"), _logits(lq, "logits_q")
     if lp.shape != lq.shape:
         raise ValueError(f"logits_p and logits_q must have the same shape [S, A]; got {tuple(lp.shape)}, {tuple(lq.shape)}")
-    log_p, log_q = torch.log_softmax(lp, -1), torch.log_softmax(lq, -1)
-    per_state = (log_p.exp() * (log_p - log_q)).sum(-1)
+    per_state = losses.categorical_kl(lp, lq)
     if states is None:
         return per_state
     if isinstance(states, TabularMDP):

@@ -115,12 +115,17 @@ def importance_ratio(logp_new, logp_old) -> torch.Tensor:
 
     Differentiable in ``logp_new``; ``logp_old`` is detached. Shapes ``[..., T]`` -> ``[..., T]``.
     """
+    return torch.exp(_log_ratio(logp_new, logp_old))
+
+
+def _log_ratio(logp_new, logp_old) -> torch.Tensor:
+    r"""Checked :math:`\log\rho_t` = ``logp_new - logp_old.detach()``, ``[..., T]``."""
     logp_new = _as_tensor(logp_new, "logp_new")
     logp_old = _as_tensor(logp_old, "logp_old", like=logp_new).detach()
     _check_same_shape(logp_new, "logp_new", logp_old=logp_old)
     _check_logp(logp_new, "logp_new")
     _check_logp(logp_old, "logp_old")
-    return torch.exp(logp_new - logp_old)
+    return logp_new - logp_old
 
 
 def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = "trajectory") -> torch.Tensor:
@@ -247,7 +252,7 @@ def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: 
     """
     if estimator not in _KL_ESTIMATORS:
         raise ValueError(f"estimator must be one of {_KL_ESTIMATORS}; got {estimator!r}")
-    rho = importance_ratio(logp_new, logp_old)
-    log_rho = _as_tensor(logp_new, "logp_new") - _as_tensor(logp_old, "logp_old").detach()
+    log_rho = _log_ratio(logp_new, logp_old)
+    rho = torch.exp(log_rho)
     terms = -log_rho if estimator == "k1" else (rho - 1.0) - log_rho
     return _reduce(terms, _mask(mask, rho), reduction)

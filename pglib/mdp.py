@@ -158,7 +158,7 @@ class TabularMDP:
         fields.update(changes)
         return TabularMDP(**fields)
 
-    def to_env(self, logits=None) -> "TabularEnv":
+    def to_env(self) -> "TabularEnv":
         """A gymnasium ``Env`` that samples this MDP (see :class:`TabularEnv`)."""
         return TabularEnv(self)
 

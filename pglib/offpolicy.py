@@ -32,10 +32,21 @@ from pglib.mdp import DTYPE, TabularMDP
 _CRITICS = ("behaviour", "target")
 
 
-def _horizon(mdp: TabularMDP, what: str) -> int:
-    if mdp.horizon is None:
-        raise ValueError(f"{what} needs a finite horizon; this MDP has horizon=None (use mdp.with_(horizon=T))")
-    return mdp.horizon
+_horizon = exact._need_finite  # the horizon T, or a ValueError naming the function that needs one
+
+
+def _behaviour_advantage(mdp: TabularMDP, behaviour_logits) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The behaviour policy ``mu [S, A]``, its state distribution ``p_old [T, S]`` and its advantages
+    ``A_old [T, S, A]`` = Q_t - E_mu Q_t (constants: no gradient)."""
+    with torch.no_grad():
+        mu = mdp.policy(behaviour_logits)
+        Q = exact.time_q_values(mdp, behaviour_logits)
+        return mu, exact.time_occupancy(mdp, behaviour_logits), Q - (mu[None] * Q).sum(-1, keepdim=True)
+
+
+def _state_kl(mdp: TabularMDP, logits_p, logits_q) -> torch.Tensor:
+    """Per-state KL(p || q), ``[S]``; 0 at terminal states, which take no decision."""
+    return torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), losses.categorical_kl(logits_p, logits_q))
 
 
 def _score_weights(mdp: TabularMDP, T: int) -> torch.Tensor:
@@ -83,8 +94,7 @@ def time_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
     """
     _horizon(mdp, "time_kl")
     with torch.no_grad():
-        kl = losses.categorical_kl(mdp.check_logits(behaviour_logits), mdp.check_logits(logits))   # [S]
-        kl = torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), kl)
+        kl = _state_kl(mdp, mdp.check_logits(behaviour_logits), mdp.check_logits(logits))          # [S]
         return exact.time_occupancy(mdp, behaviour_logits) @ kl
 
 
@@ -151,13 +161,9 @@ def surrogate_objective(mdp: TabularMDP, logits, behaviour_logits, eps: float | 
     """
     T = _horizon(mdp, "surrogate_objective")
     logits = mdp.check_logits(logits)
-    with torch.no_grad():
-        mu = mdp.policy(behaviour_logits)
-        p_old = exact.time_occupancy(mdp, behaviour_logits)                                    # [T, S]
-        Q = exact.time_q_values(mdp, behaviour_logits)                                         # [T, S, A]
-        A_old = Q - (mu[None] * Q).sum(-1, keepdim=True)
-        A_old = _score_weights(mdp, T)[:, None, None] * A_old
-        weight = p_old[:, :, None] * mu[None]                                                  # P_old(s_t=s, a_t=a)
+    mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)                            # [S, A], [T, S], [T, S, A]
+    A_old = _score_weights(mdp, T)[:, None, None] * A_old
+    weight = p_old[:, :, None] * mu[None]                                                      # P_old(s_t=s, a_t=a)
     logp_new = torch.log_softmax(logits, -1).expand(T, -1, -1)
     logp_old = torch.log(mu).expand(T, -1, -1)
     if eps is None:
@@ -167,8 +173,7 @@ def surrogate_objective(mdp: TabularMDP, logits, behaviour_logits, eps: float | 
     keep = weight > 0   # actions the behaviour never takes carry no weight (and may have log 0)
     objective = -torch.where(keep, weight * terms, torch.zeros((), dtype=DTYPE)).sum()
     if beta:
-        kl = losses.categorical_kl(torch.log(mu), logits)                                      # [S], differentiable
-        kl = torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), kl)
+        kl = _state_kl(mdp, torch.log(mu), logits)                                             # [S], differentiable
         objective = objective - float(beta) * (p_old.sum(0) * kl).sum()
     return objective
 
@@ -192,10 +197,8 @@ def clip_fraction(mdp: TabularMDP, logits, behaviour_logits, eps: float) -> torc
     with the exact behaviour advantage (as in :func:`surrogate_objective`)."""
     T = _horizon(mdp, "clip_fraction")
     with torch.no_grad():
-        pi, mu = mdp.policy(logits), mdp.policy(behaviour_logits)
-        p_old = exact.time_occupancy(mdp, behaviour_logits)
-        Q = exact.time_q_values(mdp, behaviour_logits)
-        A_old = Q - (mu[None] * Q).sum(-1, keepdim=True)
+        pi = mdp.policy(logits)
+        mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)
         rho = torch.where(mu > 0, pi / mu, torch.zeros((), dtype=DTYPE)).expand(T, -1, -1)
         clipped = losses.clip_mask(rho, A_old, eps).to(DTYPE)
         live = p_old * (~mdp.terminal).to(DTYPE)                                                # [T, S]

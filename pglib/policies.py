@@ -31,7 +31,14 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 
-_ACTIVATIONS = {"tanh": (nn.Tanh, np.tanh), "relu": (nn.ReLU, lambda x: np.maximum(x, 0.0))}
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def _relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0, out=out)
+
+
+_NUMPY_ACTIVATIONS = {"tanh": np.tanh, "relu": _relu}  # called as act(x, out=x)
 
 
 def _check_dims(**dims: int) -> None:
@@ -54,48 +61,35 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> nn
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias))
         if i < len(sizes) - 2:
-            layers.append(_ACTIVATIONS[activation][0]())
+            layers.append(_ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
 
 
 def _numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A numpy copy of ``net`` (weights snapshotted now, float64): ``x [B, in] -> [B, out]``."""
+    """A numpy copy of ``net`` (weights snapshotted now, float64): ``x [..., in] -> [..., out]``.
+
+    Called once per vector step in rollouts, so it keeps Python work per call small: the layers are
+    unpacked once here, the bias adds and activations work in place on fresh arrays (the caller's
+    input is never modified), and 2-D inputs use ``np.dot`` (the same BLAS call as ``@``, with less
+    dispatch overhead).
+    """
     linears = [m for m in net if isinstance(m, nn.Linear)]
-    weights = [m.weight.detach().to("cpu", torch.float64).numpy().T.copy() for m in linears]
-    biases = [None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy() for m in linears]
-    act = _ACTIVATIONS[activation][1]
-    last = len(weights) - 1
+    layers = [(m.weight.detach().to("cpu", torch.float64).numpy().T.copy(),
+               None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy()) for m in linears]
+    *hidden, (w_out, b_out) = layers
+    act, dot, matmul = _NUMPY_ACTIVATIONS[activation], np.dot, np.matmul
 
     def forward(x: np.ndarray) -> np.ndarray:
-        for i, (w, b) in enumerate(zip(weights, biases)):
-            x = x @ w
+        mm = dot if x.ndim == 2 else matmul
+        for w, b in hidden:
+            x = mm(x, w)  # a fresh array from here on
             if b is not None:
                 x += b
-            if i < last:
-                x = act(x)
-        return x
-
-    if activation == "tanh" and len(weights) == 3 and all(b is not None for b in biases):
-        # The common two-hidden-layer case unrolled: the same operations in the same order as ``forward``
-        # above, minus the per-layer Python bookkeeping; tanh and the bias adds work in place. For 2-D
-        # float64 inputs np.dot makes the same BLAS call as `@` (bit-identical results) with less dispatch
-        # overhead (about 0.35 us a call at rollout batch sizes); other inputs take the general loop.
-        (w0, w1, w2), (b0, b1, b2), tanh, dot = weights, biases, np.tanh, np.dot
-
-        def forward2(x: np.ndarray) -> np.ndarray:
-            if x.ndim != 2:
-                return forward(x)
-            h = dot(x, w0)
-            h += b0
-            tanh(h, out=h)
-            h = dot(h, w1)
-            h += b1
-            tanh(h, out=h)
-            y = dot(h, w2)
-            y += b2
-            return y
-
-        return forward2
+            act(x, out=x)
+        y = mm(x, w_out)
+        if b_out is not None:
+            y += b_out
+        return y
 
     return forward
 

@@ -177,9 +177,9 @@ class VectorCollector:
                 done |= truncated
                 if done.all():
                     break
-            ended = np.stack(term_l, axis=1) | np.stack(trunc_l, axis=1)
-            ends_before = np.cumsum(ended, axis=1) - ended  # episode ends strictly before step t, per env
-            real_l = list((ends_before == 0).T)
+            term_all, trunc_all = np.stack(term_l, axis=1), np.stack(trunc_l, axis=1)
+            ended = term_all | trunc_all
+            mask = np.cumsum(ended, axis=1) - ended == 0  # no episode end strictly before step t, per env
             pending = ended[:, -1].copy()
         while not one_episode and (n_steps is None or t < n_steps) and active.any():
             actions = sample(obs, rng)
@@ -188,19 +188,19 @@ class VectorCollector:
             ended = terminated | truncated
             obs_a(obs); act_a(actions); rew_a(reward); term_a(terminated)
             trunc_a(truncated); real_a(real); next_a(next_obs)
-            if one_episode:
-                active &= ~(ended & real)
-            elif stop_after_one_episode:
+            if stop_after_one_episode:  # with steps_per_env (one episode each took the fast path above)
                 taken += real
                 active &= ~(ended & real & (taken >= steps_per_env))
             pending = ended  # the env resets itself on its next step
             obs = next_obs
             t += 1
         self.obs, self._pending_reset = obs, pending
-        mask = np.stack(real_l, axis=1)
+        if not one_episode:
+            mask = np.stack(real_l, axis=1)
+            term_all, trunc_all = np.stack(term_l, axis=1), np.stack(trunc_l, axis=1)
         rewards = np.where(mask, np.stack(rew_l, axis=1), 0.0).astype(np.float64)
-        terminated = np.stack(term_l, axis=1) & mask
-        truncated = np.stack(trunc_l, axis=1) & mask
+        terminated = term_all & mask
+        truncated = trunc_all & mask
         # episode records, in the order the episodes ended (time, then environment)
         steps_after = self.total_steps + np.cumsum(mask.sum(axis=0))  # collector's step count after each t
         end = terminated | truncated

@@ -188,25 +188,24 @@ def _resolve_horizon(mdp: TabularMDP, horizon) -> int:
 class _Sampler:
     """Precomputed inverse-CDF tables for one (mdp, logits) pair."""
 
-    def __init__(self, mdp: TabularMDP, logits, horizon: int) -> None:
-        if not isinstance(mdp, TabularMDP):
-            raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    def __init__(self, mdp: TabularMDP, logits, horizon: int) -> None:  # after _resolve_horizon checked mdp
         with torch.no_grad():
             logits = mdp.check_logits(logits).detach()
             S, A = mdp.n_states, mdp.n_actions
             self.S, self.A, self.T = S, A, horizon
             self.log_pi = torch.log_softmax(logits, -1).reshape(-1).contiguous()  # [S*A]
-            self.policy_cdf = inverse_cdf_table(torch.softmax(logits, -1))[:, :-1].contiguous()  # [S, A-1]
-            self.next_cdf = inverse_cdf_table(mdp.transitions.reshape(S * A, S))[:, :-1].contiguous()  # [S*A, S-1]
-            self.initial_cdf = inverse_cdf_table(mdp.initial)[:-1].contiguous()  # [S-1]
+            # threshold columns of the inverse-CDF tables, built once per (mdp, logits)
+            self.policy_cols = self._columns(inverse_cdf_table(torch.softmax(logits, -1)))  # A-1 of [S]
+            self.next_cols = self._columns(inverse_cdf_table(mdp.transitions.reshape(S * A, S)))  # S-1 of [S*A]
+            self.initial_cols = self._columns(inverse_cdf_table(mdp.initial)[None, :])  # S-1 of [1]
             self.reward = mdp.rewards.reshape(-1).contiguous()  # [S*A]
             self.terminal = mdp.terminal.clone()
             self.any_terminal = bool(self.terminal.any())
 
     @staticmethod
     def _columns(cdf: torch.Tensor) -> list[torch.Tensor]:
-        # one contiguous vector per threshold column: the choice is sum_k 1[u >= F[row, k]]
-        return [cdf[..., k].contiguous() for k in range(cdf.shape[-1])]
+        # one contiguous vector per threshold column but the last (F = 1): the choice is sum_k 1[u >= F[row, k]]
+        return [cdf[..., k].contiguous() for k in range(cdf.shape[-1] - 1)]
 
     @staticmethod
     def _choose(columns: list[torch.Tensor], rows: torch.Tensor, u: torch.Tensor, out: torch.Tensor,
@@ -227,15 +226,14 @@ class _Sampler:
         # one uniform per choice; row j of u is the j-th choice of every trajectory:
         # s_0, a_0, s_1, a_1, ..., s_{T-1}, a_{T-1}
         u = torch.rand(2 * T, n, generator=gen, dtype=DTYPE)
-        policy_cols, next_cols = self._columns(self.policy_cdf), self._columns(self.next_cdf)
+        policy_cols, next_cols = self.policy_cols, self.next_cols
         # time-major storage [T, N]: each step writes one contiguous row; the batch is returned as
         # [N, T] views (.T) of it, so loops over time (reward_to_go) also touch contiguous rows.
         states = torch.empty(T, n, dtype=torch.long)
         actions = torch.empty(T, n, dtype=torch.long)
         pairs = torch.empty(T, n, dtype=torch.long)  # s_t * A + a_t
         buf = torch.empty(n, dtype=DTYPE)
-        s = self._choose(self._columns(self.initial_cdf[None, :]), torch.zeros(n, dtype=torch.long), u[0],
-                         states[0], buf)
+        s = self._choose(self.initial_cols, torch.zeros(n, dtype=torch.long), u[0], states[0], buf)
         for t in range(T):
             if t > 0:
                 s = self._choose(next_cols, pairs[t - 1], u[2 * t], states[t], buf)

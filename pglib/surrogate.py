@@ -127,9 +127,7 @@ def expected_surrogate(mdp: TabularMDP, logits) -> torch.Tensor:
     itself is a different function of :math:`\theta` than :math:`J`. A scalar tensor (not differentiable:
     the gradient of this expectation is not the policy gradient).
     """
-    if mdp.horizon is None:
-        raise ValueError("expected_surrogate needs a finite horizon; this MDP has horizon=None "
-                         "(use mdp.with_(horizon=T))")
+    exact._need_finite(mdp, "expected_surrogate")
     with torch.no_grad():
         logits = mdp.check_logits(logits)
         log_pi = torch.log_softmax(logits, -1)

@@ -122,26 +122,24 @@ def weights(batch: Batch, cfg: Config, value: ValueMLP | None,
     task scores (the sum of rewards up to the time limit), so the estimator stays unbiased for it.
     """
     m = batch.mask
+    use_gae = value is not None and cfg.reward_to_go and cfg.lam < 1.0
+    bootstrap = cfg.bootstrap_truncated and value is not None
     values = next_values = None
     if value is not None:  # V only where it is used: the real steps, and the next state at a truncation
         values, next_values = np.zeros(m.shape), np.zeros(m.shape)
         with torch.no_grad():
             values[m] = (value(batch.obs[m]) if values_real is None else values_real).double().cpu().numpy()
-            need = m if (cfg.reward_to_go and cfg.lam < 1.0) else batch.truncated  # GAE: V(s_{t+1}) at every step
+            need = m if use_gae else batch.truncated & bootstrap  # GAE: V(s_{t+1}) at every step
             if need.any():
                 next_values[need] = value(batch.next_obs[need]).double().cpu().numpy()
-    bootstrap = cfg.bootstrap_truncated and value is not None
     G = reward_to_go_episodic(batch.rewards, cfg.gamma, batch.terminated, batch.truncated,
                               next_values if bootstrap else None, m)
     if not cfg.reward_to_go:  # every step gets G_0 of its own episode (a row may hold several episodes)
         starts = m & ~np.concatenate([np.zeros((m.shape[0], 1), bool), m[:, :-1] & ~batch.episode_end[:, :-1]], axis=1)
-        episode = np.cumsum(starts, axis=1) - 1  # index of the episode within its row, per step
-        first = np.zeros(m.shape, dtype=np.int64)  # time index of each row's k-th episode start
-        rows, cols = np.nonzero(starts)
-        first[rows, episode[rows, cols]] = cols
-        G = np.take_along_axis(G, first[np.arange(m.shape[0])[:, None], np.maximum(episode, 0)], axis=1) * m
+        first = np.maximum.accumulate(np.where(starts, np.arange(m.shape[1]), 0), axis=1)  # its episode's start
+        G = np.take_along_axis(G, first, axis=1) * m
     if cfg.baseline == "value":
-        if cfg.reward_to_go and cfg.lam < 1.0:  # GAE; without bootstrapping a time limit ends like a terminal
+        if use_gae:  # GAE; without bootstrapping a time limit ends like a terminal
             ends = batch.terminated if bootstrap else batch.episode_end
             adv, _ = gae(batch.rewards, values, next_values, ends, batch.truncated, cfg.gamma, cfg.lam, m)
         else:
@@ -190,8 +188,9 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
             loss.backward()
             opt.step()
             value_loss = float("nan")
+            targets = None if targets is None else targets.to(device, torch.float32)
             for k in range(cfg.value_steps if value is not None else 0):  # 4. fit the baseline
-                value_loss_t = (((v_obs if k == 0 else value(obs)) - targets.to(device, torch.float32)) ** 2).mean()
+                value_loss_t = (((v_obs if k == 0 else value(obs)) - targets) ** 2).mean()
                 value_opt.zero_grad()
                 value_loss_t.backward()
                 value_opt.step()

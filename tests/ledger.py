@@ -21,11 +21,9 @@ import sys
 
 import yaml
 
-from notebooks import output_text
+from notebooks import BOOK, code_cells, output_text, source
 from pglib.claims import anchor
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-BOOK = ROOT / "book"
 REGISTRY = BOOK / "claims.yml"
 LEDGER = BOOK / "ledger.md"
 LINE = re.compile(r"^(PASS|FAIL) \[([a-z0-9_]+(?:\.[a-z0-9_]+)*)\] (.*)$")
@@ -50,9 +48,7 @@ def collect(book: pathlib.Path = BOOK) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for nb_path in sorted(book.glob("*.ipynb")):
         nb = json.loads(nb_path.read_text())
-        for index, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] != "code":
-                continue
+        for index, cell in code_cells(nb):
             for output in cell.get("outputs", []):
                 for line in output_text(output).splitlines():
                     m = LINE.match(line.strip())
@@ -79,7 +75,7 @@ def _title(nb_stem: str) -> str:
     nb = json.loads((BOOK / f"{nb_stem}.ipynb").read_text())
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
-            for line in "".join(cell["source"]).splitlines():
+            for line in source(cell).splitlines():
                 if line.startswith("# "):
                     return line[2:].strip()
     return nb_stem
@@ -108,18 +104,19 @@ def render(entries: list[dict] | None = None, found: dict[str, dict] | None = No
     chapters: dict[str, list[dict]] = {}
     for e in entries:
         chapters.setdefault(e["chapter"], []).append(e)
+    titles = {chapter: _title(chapter) for chapter in chapters}
     lines += ["| chapter | claims | negative controls | pass |", "|---|---|---|---|"]
     for chapter in sorted(chapters):
         rows = chapters[chapter]
         controls = sum(e["evidence"] == "negative control" for e in rows)
         passing = sum(found.get(e["id"], {}).get("status") == "PASS" for e in rows)
-        lines.append(f"| [{_escape(_title(chapter))}]({chapter}.ipynb) | {len(rows)} | {controls} | {passing} |")
+        lines.append(f"| [{_escape(titles[chapter])}]({chapter}.ipynb) | {len(rows)} | {controls} | {passing} |")
     used = sorted({e["evidence"] for e in entries}, key=list(EVIDENCE).index)
     lines += ["", "The kinds of evidence:", ""]
     lines += [f"- **{kind}**: {EVIDENCE[kind]}." for kind in used]
     lines.append("")
     for chapter in sorted(chapters):
-        lines += [f"## {_title(chapter)}", "", "| claim | evidence | result: what was measured |", "|---|---|---|"]
+        lines += [f"## {titles[chapter]}", "", "| claim | evidence | result: what was measured |", "|---|---|---|"]
         for e in chapters[chapter]:
             f = found.get(e["id"])
             result = f"**{f['status']}** {_escape(f['measured'])}" if f else "**NOT CHECKED** by any cell"

@@ -16,6 +16,16 @@ def source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def code_cells(nb: dict):
+    """(index in ``nb["cells"]``, cell) for every code cell, in order."""
+    return ((index, cell) for index, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code")
+
+
+def tags(cell: dict) -> set[str]:
+    """A cell's tags (``metadata.tags``)."""
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
 def output_text(output: dict) -> str:
     """The text of one output: a stream's text, or the ``text/plain`` of a result or display."""
     if output.get("output_type") == "stream":

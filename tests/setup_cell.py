@@ -13,6 +13,8 @@ import pathlib
 import re
 import sys
 
+from notebooks import code_cells
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DISTRIBUTION = "policy-gradients-executable"
 TAG = "setup"
@@ -52,7 +54,7 @@ except ImportError:
 
 
 def first_code_cell(nb: dict) -> dict | None:
-    return next((c for c in nb["cells"] if c["cell_type"] == "code"), None)
+    return next((cell for _, cell in code_cells(nb)), None)
 
 
 def write(path: pathlib.Path) -> bool:

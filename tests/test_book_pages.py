@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from notebooks import CHAPTERS, output_text, source
+from notebooks import CHAPTERS, code_cells, output_text, source
 
 MAX_LINES = 60
 MAX_CHARS = 4000
@@ -69,9 +69,7 @@ def test_what_you_will_verify_comes_first(chapter):
 def test_no_output_longer_than_a_screen(chapter):
     name, nb = chapter
     problems = []
-    for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
-            continue
+    for index, cell in code_cells(nb):
         text = "".join(output_text(o) for o in cell.get("outputs", []))
         lines = len(text.splitlines())
         if lines > MAX_LINES or len(text) > MAX_CHARS:
@@ -86,9 +84,7 @@ def test_no_output_longer_than_a_screen(chapter):
 def test_figures_have_alt_text(chapter):
     name, nb = chapter
     problems = []
-    for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
-            continue
+    for index, cell in code_cells(nb):
         if not any(t in o.get("data", {}) for o in cell.get("outputs", []) for t in IMAGE_TYPES):
             continue
         alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")

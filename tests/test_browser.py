@@ -124,12 +124,12 @@ def redirects() -> dict[str, str]:
 
 def html_pages() -> list[str]:
     """Every page a reader can reach: all .html files except theme/static internals and redirects."""
-    skip = {"_static", "_sources", "_images"}
+    skip, stubs = {"_static", "_sources", "_images"}, redirects()
     return sorted(
         p.relative_to(HTML).as_posix()
         for p in HTML.rglob("*.html")
         if not skip.intersection(p.relative_to(HTML).parts)
-        and p.relative_to(HTML).as_posix() not in redirects()
+        and p.relative_to(HTML).as_posix() not in stubs
     )
 
 

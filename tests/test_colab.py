@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from importlib import metadata
 
@@ -42,15 +41,9 @@ NOTEBOOKS = [
     if not SELECTED or any(fnmatch.fnmatch(nb.stem, pat.strip().removesuffix(".ipynb")) for pat in SELECTED.split(","))
 ]
 TIMINGS: dict[str, float] = {}
-
-RUNNER = textwrap.dedent(
-    """
-    import sys, nbclient, nbformat
-    nb = nbformat.read(sys.argv[1], as_version=4)
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": sys.argv[2]}}).execute()
-    """
-)
+# Runs a notebook as `make execute` does (nbclient, kernel python3 in the notebook's folder, 600 s per cell);
+# it needs only nbclient and nbformat, so the Colab-like venv runs it on the notebook's copy.
+RUNNER = ROOT / "tests" / "execute_notebooks.py"
 
 
 def pin(name: str) -> str:
@@ -159,7 +152,7 @@ def test_notebook_runs_like_on_colab(colab: ColabEnv, notebook: pathlib.Path, tm
     shutil.copy2(notebook, copy)
 
     start = time.perf_counter()
-    result = colab.run(colab.python, "-c", RUNNER, copy, workdir, cwd=workdir, timeout=900)
+    result = colab.run(colab.python, RUNNER, copy, cwd=workdir, timeout=900)
     TIMINGS[notebook.stem] = time.perf_counter() - start
     assert result.returncode == 0, f"{notebook.name} failed in the Colab-like environment:\n{result.stderr[-6000:]}"
 

@@ -20,7 +20,7 @@ import re
 
 import pytest
 
-from notebooks import CHAPTERS, output_text, source
+from notebooks import CHAPTERS, output_text, source, tags
 
 EXERCISES = re.compile(r"^##\s+Exercises\s*$", re.M)
 H2 = re.compile(r"^##\s+\S", re.M)
@@ -28,10 +28,6 @@ ITEM = re.compile(r"^(\d+)\.\s+\S", re.M)
 CLAIM = re.compile(r"^PASS \[exercise\.([a-z0-9_]+)\.(\d+)((?:\.[a-z0-9_]+)*)\] ", re.M)
 REQUIRED_TAGS = {"solution", "hide-cell"}
 BLOCKING_TAGS = {"nbval-skip", "raises-exception", "skip-execution", "remove-cell"}
-
-
-def tags(cell: dict) -> set[str]:
-    return set(cell.get("metadata", {}).get("tags", []))
 
 
 def cell_output_text(cell: dict) -> str:
@@ -49,10 +45,6 @@ def exercises_section(nb: dict) -> tuple[int, list[dict]]:
 def solution_claims(cell: dict) -> list[tuple[str, int, str]]:
     """(chapter word, number, suffix) of every exercise claim line in a cell's outputs."""
     return [(m.group(1), int(m.group(2)), m.group(3)) for m in CLAIM.finditer(cell_output_text(cell))]
-
-
-def test_there_are_chapters():
-    assert CHAPTERS, "no book/NN_*.ipynb chapters found"
 
 
 def test_chapter_ends_with_exercises(chapter):

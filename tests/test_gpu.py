@@ -9,8 +9,8 @@ device. So on a CUDA machine:
 - ``book/09_practice.ipynb`` must run to the end under nbclient, in a fresh kernel, with CUDA as
   the default device and CUDA memory actually used by the kernel.
 
-Without CUDA every test here is skipped with the reason (``make test`` runs them with ``-m gpu``
-among the HTML tests; ``tests/conftest.py`` also skips ``gpu``-marked tests when CUDA is absent).
+Every test here is marked ``gpu``; without CUDA ``tests/conftest.py`` skips them with the reason
+(``make test`` runs them with ``-m gpu`` among the HTML tests).
 """
 
 from __future__ import annotations
@@ -38,16 +38,7 @@ print("GPU-PROBE " + _json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def cuda():
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device: torch.cuda.is_available() is False on this machine, so the GPU path "
-                    "(pglib.device.default_device() -> cuda) cannot be exercised here")
-    return torch.device("cuda")
-
-
-def test_default_device_is_cuda(cuda):
+def test_default_device_is_cuda():
     from pglib.device import default_device, resolve_device
 
     assert default_device().type == "cuda"
@@ -55,7 +46,7 @@ def test_default_device_is_cuda(cuda):
     assert resolve_device("cpu").type == "cpu"
 
 
-def test_train_cartpole_runs_on_cuda(cuda):
+def test_train_cartpole_runs_on_cuda():
     from pglib.train import Config, train
 
     cfg = Config(total_steps=4_000, seed=0, progress=False, stop_when_solved=False)  # device=None: the default
@@ -67,7 +58,7 @@ def test_train_cartpole_runs_on_cuda(cuda):
     assert all(math.isfinite(x) for x in history.value_loss), "non-finite value loss on CUDA"
 
 
-def test_practice_chapter_runs_on_cuda(cuda):
+def test_practice_chapter_runs_on_cuda():
     import json
 
     import nbformat

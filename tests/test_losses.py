@@ -8,11 +8,9 @@ import scipy.stats
 import torch
 
 from pglib import losses
+from reference import clipped_by_cases, softmax_score
 
-# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
-FLOAT64_DEFAULT = True
-_IMPORT_DTYPE = torch.get_default_dtype()
-torch.set_default_dtype(torch.float64)
+FLOAT64_DEFAULT = True  # torch's default dtype is float64 while this module's tests run (tests/conftest.py)
 
 
 def batch(seed=0, N=4, T=5, S=3, A=3):
@@ -27,15 +25,6 @@ def batch(seed=0, N=4, T=5, S=3, A=3):
 
 def logp_of(logits, states, actions):
     return torch.log_softmax(logits, -1)[states, actions]
-
-
-def score_loop(logits, s, a):
-    """d log pi(a|s) / d logits for the softmax policy, one (s, a), by the one-hot formula."""
-    pi = torch.softmax(logits, -1)
-    g = torch.zeros_like(logits)
-    g[s] = -pi[s]
-    g[s, a] += 1.0
-    return g
 
 
 def grad_of(fn, logits):
@@ -97,10 +86,11 @@ def test_surrogate_gradient_is_reinforce_sum():
     logits, _, s, a, adv = batch(1)
     N, T = adv.shape
     g = grad_of(lambda th: losses.surrogate_loss(logp_of(th, s, a), adv), logits)
+    pi = torch.softmax(logits, -1)
     expect = torch.zeros_like(logits)
     for n in range(N):
         for t in range(T):
-            expect -= adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+            expect -= adv[n, t] * softmax_score(pi, s[n, t], a[n, t]) / N
     assert torch.allclose(g, expect, atol=1e-12)
 
 
@@ -114,15 +104,8 @@ def test_ratio_surrogate_gradient_is_importance_weighted_sum():
     for n in range(N):
         for t in range(T):
             rho = pi[s[n, t], a[n, t]] / mu[s[n, t], a[n, t]]
-            expect -= rho * adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+            expect -= rho * adv[n, t] * softmax_score(pi, s[n, t], a[n, t]) / N
     assert torch.allclose(g, expect, atol=1e-12)
-
-
-def clipped_by_cases(rho, adv, eps):
-    """PPO's per-step objective written out case by case (not with min/clamp)."""
-    if adv >= 0:
-        return (1 + eps) * adv if rho > 1 + eps else rho * adv
-    return (1 - eps) * adv if rho < 1 - eps else rho * adv
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -143,7 +126,7 @@ def test_clipped_value_and_gradient(seed, eps):
     for n in range(N):
         for t in range(T):
             if not zero[n, t]:
-                expect -= rho[n, t] * adv[n, t] * score_loop(logits, s[n, t], a[n, t]) / N
+                expect -= rho[n, t] * adv[n, t] * softmax_score(pi, s[n, t], a[n, t]) / N
     assert torch.allclose(g, expect, atol=1e-12)
 
 
@@ -235,6 +218,3 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         losses.surrogate_loss(torch.tensor(-1.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="logits_q"):
         losses.categorical_kl(torch.zeros(2, 3), torch.zeros(2, 4))
-
-
-torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one

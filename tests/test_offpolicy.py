@@ -7,11 +7,9 @@ import pytest
 import torch
 
 from pglib import enumeration, estimators, exact, mdp, offpolicy
+from reference import clipped_by_cases, softmax_score
 
-# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
-FLOAT64_DEFAULT = True
-_IMPORT_DTYPE = torch.get_default_dtype()
-torch.set_default_dtype(torch.float64)
+FLOAT64_DEFAULT = True  # torch's default dtype is float64 while this module's tests run (tests/conftest.py)
 
 
 def case(i):
@@ -19,26 +17,19 @@ def case(i):
     if i == 4:
         m = mdp.short_corridor(horizon=5)
         g = torch.Generator().manual_seed(i)
-        th = torch.randn(1, 2, generator=g).expand(4, 2).clone()
-        old = th + 0.8 * torch.randn(1, 2, generator=g).expand(4, 2)
+        th = torch.randn(1, 2, generator=g, dtype=torch.float64).expand(4, 2).clone()
+        old = th + 0.8 * torch.randn(1, 2, generator=g, dtype=torch.float64).expand(4, 2)
         return m, th, old
     S, A, T = 2 + i % 2, 2 + i % 3 // 2, 3 + i % 2
     gamma = 1.0 if i % 2 == 0 else 0.8
     m = mdp.random_mdp(S, A, seed=i, gamma=gamma, horizon=T)
     g = torch.Generator().manual_seed(100 + i)
-    th = torch.randn(S, A, generator=g)
-    old = th + 0.8 * torch.randn(S, A, generator=g)
+    th = torch.randn(S, A, generator=g, dtype=torch.float64)
+    old = th + 0.8 * torch.randn(S, A, generator=g, dtype=torch.float64)
     return m, th, old
 
 
 CASES = [case(i) for i in range(5)]
-
-
-def loop_score(pi, s, a):
-    g = torch.zeros_like(pi)
-    g[s] = -pi[s]
-    g[s, a] += 1.0
-    return g
 
 
 def step_estimator_by_loops(m, th, old, e, q_target=None):
@@ -55,7 +46,7 @@ def step_estimator_by_loops(m, th, old, e, q_target=None):
                 q = sum(m.gamma ** (k - t) * e.rewards[n, k] for k in range(t, T))
             else:
                 q = q_target[t, s, a]
-            out[n] += m.gamma**t * pi[s, a] / mu[s, a] * loop_score(pi, s, a) * q
+            out[n] += m.gamma**t * pi[s, a] / mu[s, a] * softmax_score(pi, s, a) * q
     return out
 
 
@@ -96,12 +87,6 @@ def test_trajectory_kl_by_enumeration(m, th, old):
     expect = e_old.expectation(log_ratio.sum(1))  # E_old[log p_old(tau)/p_new(tau)], dynamics cancel
     assert torch.isclose(offpolicy.trajectory_kl(m, old, th), expect, atol=1e-12)
     assert offpolicy.time_kl(m, old, th).shape == (m.horizon,)
-
-
-def clipped_by_cases(rho, adv, eps):
-    if adv >= 0:
-        return (1 + eps) * adv if rho > 1 + eps else rho * adv
-    return (1 - eps) * adv if rho < 1 - eps else rho * adv
 
 
 def surrogate_by_enumeration(m, th, old, eps):
@@ -171,7 +156,7 @@ def test_kl_penalty_term_is_beta_times_trajectory_kl(m, th, old):
         for t in range(e.states.shape[1]):
             if e.mask[n, t]:
                 s, a = int(e.states[n, t]), int(e.actions[n, t])
-                per[n] += (pi[s, a] / mu[s, a] - 1) * loop_score(pi, s, a)
+                per[n] += (pi[s, a] / mu[s, a] - 1) * softmax_score(pi, s, a)
     g_pen = offpolicy.surrogate_gradient(m, th, old, 0.2) - offpolicy.surrogate_gradient(m, th, old, 0.2, beta=beta)
     assert torch.allclose(g_pen, beta * e.expectation(per), atol=1e-12)
 
@@ -193,6 +178,3 @@ def test_clip_fraction_by_enumeration(m, th, old):
                 hit[n, t] = float((adv > 0 and rho > 1 + eps) or (adv < 0 and rho < 1 - eps))
     expect = e.expectation(hit) / e.expectation(e.mask.to(torch.float64))
     assert torch.allclose(offpolicy.clip_fraction(m, th, old, eps), expect, atol=1e-12)
-
-
-torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one

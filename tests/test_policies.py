@@ -10,8 +10,6 @@ from gymnasium import spaces
 from pglib import device as pgdevice
 from pglib.policies import CategoricalMLP, GaussianMLP, ValueMLP, mlp, policy_for
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
-
 
 def test_categorical_log_prob_is_log_softmax_by_hand():
     torch.manual_seed(0)
@@ -119,7 +117,6 @@ def test_device_follows_parameters_cpu():
 
 
 @pytest.mark.gpu
-@needs_cuda
 def test_device_follows_parameters_cuda():
     pi = CategoricalMLP(4, 2).to("cuda")
     dist = pi(np.zeros((3, 4), dtype=np.float32))  # numpy input is moved to the parameters' device

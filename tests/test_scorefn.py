@@ -8,23 +8,9 @@ import torch
 
 from pglib import mdp, sampling, scorefn
 from pglib.enumeration import all_trajectories
+from reference import central_differences
 
-# float64 while this module is imported and while its tests run (tests/conftest.py), never beyond:
-FLOAT64_DEFAULT = True
-_IMPORT_DTYPE = torch.get_default_dtype()
-torch.set_default_dtype(torch.float64)
-
-
-def central_difference(f, x, h=1e-6):
-    """Gradient of scalar f at x (any shape) by central differences."""
-    g = torch.zeros_like(x)
-    flat = g.view(-1)
-    for i in range(x.numel()):
-        e = torch.zeros_like(x).view(-1)
-        e[i] = h
-        e = e.view(x.shape)
-        flat[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
+FLOAT64_DEFAULT = True  # torch's default dtype is float64 while this module's tests run (tests/conftest.py)
 
 
 @pytest.mark.parametrize("K", [2, 3, 6])
@@ -32,7 +18,7 @@ def test_categorical_score_matches_finite_differences(K):
     rng = np.random.default_rng(K)
     theta = torch.from_numpy(rng.normal(size=K))
     for x in range(K):
-        fd = central_difference(lambda th: math.log(math.exp(th[x]) / sum(math.exp(v) for v in th.tolist())), theta)
+        fd = central_differences(lambda th: math.log(math.exp(th[x]) / sum(math.exp(v) for v in th.tolist())), theta)
         got = scorefn.categorical_score(theta, torch.tensor([x]))[0]
         assert torch.allclose(got, fd, atol=1e-8)
 
@@ -123,7 +109,7 @@ def test_autodiff_trajectory_score_matches_finite_differences(problem):
     auto = scorefn.score_by_autodiff(lambda th: scorefn.trajectory_log_prob(m, th, tr), logits)
     for n in range(tr.n):
         one = tr[n]
-        fd = central_difference(lambda th: scorefn.trajectory_log_prob(m, th, one).item(), logits)
+        fd = central_differences(lambda th: scorefn.trajectory_log_prob(m, th, one).item(), logits)
         assert torch.allclose(auto[n], fd, atol=1e-7)
 
 
@@ -155,6 +141,3 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
 
     with pytest.raises(ValueError, match="states"):
         scorefn.trajectory_log_prob(m, torch.zeros(3, 2), type("B", (), {"states": tr.states[:, :3], "actions": tr.actions})())
-
-
-torch.set_default_dtype(_IMPORT_DTYPE)  # do not leak float64 into modules collected after this one

@@ -11,56 +11,30 @@
 from __future__ import annotations
 
 import ast
-import json
-import pathlib
 import re
 
 import pytest
 
 import setup_cell
-from notebooks import source
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+from notebooks import ROOT, code_cells, source, tags
 
 
-def load(path: pathlib.Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def code_cells(nb: dict) -> list[dict]:
-    return [c for c in nb["cells"] if c["cell_type"] == "code"]
-
-
-def tags(cell: dict) -> list[str]:
-    return cell.get("metadata", {}).get("tags", [])
-
-
-def test_there_are_notebooks():
-    assert NOTEBOOKS, "no book/*.ipynb found: the book has no chapters"
-
-
-@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def notebook(request) -> tuple[pathlib.Path, dict]:
-    return request.param, load(request.param)
-
-
-def test_first_code_cell_is_the_setup_cell(notebook):
-    path, nb = notebook
-    cells = code_cells(nb)
-    assert cells, f"{path.name}: no code cells"
-    first = cells[0]
-    fix = f"run `python tests/setup_cell.py --write book/{path.name}`"
-    assert setup_cell.TAG in tags(first), f"{path.name}: first code cell is not tagged {setup_cell.TAG!r}; {fix}"
+def test_first_code_cell_is_the_setup_cell(chapter):
+    name, nb = chapter
+    first = setup_cell.first_code_cell(nb)
+    assert first is not None, f"{name}: no code cells"
+    fix = f"run `python tests/setup_cell.py --write book/{name}`"
+    assert setup_cell.TAG in tags(first), f"{name}: first code cell is not tagged {setup_cell.TAG!r}; {fix}"
     assert source(first) == setup_cell.setup_cell_source(), (
-        f"{path.name}: the setup cell differs from the one generated from _config.yml; {fix}"
+        f"{name}: the setup cell differs from the one generated from _config.yml; {fix}"
     )
 
 
-def test_parameters_cell_assigns_seed(notebook):
-    path, nb = notebook
-    cells = [c for c in code_cells(nb) if "parameters" in tags(c)]
-    assert len(cells) == 1, f"{path.name}: expected one code cell tagged 'parameters', found {len(cells)}"
+def test_parameters_cell_assigns_seed(chapter):
+    name, nb = chapter
+    code = [cell for _, cell in code_cells(nb)]
+    cells = [c for c in code if "parameters" in tags(c)]
+    assert len(cells) == 1, f"{name}: expected one code cell tagged 'parameters', found {len(cells)}"
     tree = ast.parse(source(cells[0]))
     assigned = {
         target.id
@@ -69,21 +43,22 @@ def test_parameters_cell_assigns_seed(notebook):
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name)
     }
-    assert "SEED" in assigned, f"{path.name}: the 'parameters' cell does not assign SEED (it assigns {sorted(assigned)})"
-    position = code_cells(nb).index(cells[0])
-    assert position == 1, f"{path.name}: the 'parameters' cell should be the second code cell, it is number {position + 1}"
+    assert "SEED" in assigned, f"{name}: the 'parameters' cell does not assign SEED (it assigns {sorted(assigned)})"
+    position = code.index(cells[0])
+    assert position == 1, f"{name}: the 'parameters' cell should be the second code cell, it is number {position + 1}"
 
 
-def test_every_code_cell_was_executed(notebook):
-    path, nb = notebook
-    missing = [i for i, c in enumerate(code_cells(nb), 1) if c.get("execution_count") is None and source(c).strip()]
+def test_every_code_cell_was_executed(chapter):
+    name, nb = chapter
+    code = [cell for _, cell in code_cells(nb)]
+    missing = [i for i, c in enumerate(code, 1) if c.get("execution_count") is None and source(c).strip()]
     assert not missing, (
-        f"{path.name}: code cells {missing} have no execution count, so nbval would not compare their outputs; "
+        f"{name}: code cells {missing} have no execution count, so nbval would not compare their outputs; "
         f"execute the notebook (`make execute`) and commit its outputs"
     )
-    counts = [c["execution_count"] for c in code_cells(nb) if c.get("execution_count") is not None]
+    counts = [c["execution_count"] for c in code if c.get("execution_count") is not None]
     assert counts == list(range(1, len(counts) + 1)), (
-        f"{path.name}: execution counts {counts} are not 1, 2, 3, ...: the outputs come from an out-of-order "
+        f"{name}: execution counts {counts} are not 1, 2, 3, ...: the outputs come from an out-of-order "
         f"session; rerun the notebook top to bottom (`make execute`)"
     )
 

@@ -11,8 +11,6 @@ from pglib.returns import reward_to_go
 from pglib.rollout import VectorCollector, make_vec_env
 from pglib.train import Config, solve_point, train, weights
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
-
 
 def plain_solve_point(returns, steps, threshold, window):
     for k in range(window, len(returns) + 1):
@@ -104,7 +102,6 @@ def test_solved_run_stops_and_records_when():
 
 
 @pytest.mark.gpu
-@needs_cuda
 def test_trains_on_cuda():
     policy, h = train(Config(total_steps=3_000, num_envs=4, progress=False, device="cuda"))
     assert next(policy.parameters()).device.type == "cuda" and len(h.update_steps) > 0
