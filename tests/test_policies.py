@@ -74,6 +74,25 @@ def test_numpy_forward_equals_torch_forward():
     np.testing.assert_allclose(_numpy_forward(pi.net, "relu")(obs), pi.logits(obs).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("hidden", [(), (8,), (32, 32), (8, 8, 8)])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("shape", [(4,), (6, 4), (2, 3, 4)])
+def test_numpy_forward_any_depth_and_input_rank(hidden, activation, shape):
+    # the rollout path: same values as the float64 torch network, and the caller's input left untouched
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(*CategoricalMLP(4, 3, hidden=hidden, activation=activation).net).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()
+    obs = np.random.default_rng(2).normal(size=shape)
+    before = obs.copy()
+    from pglib.policies import _numpy_forward
+
+    got = _numpy_forward(net, activation)(obs)
+    np.testing.assert_allclose(got, net(torch.as_tensor(obs)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(obs, before)
+
+
 def test_value_mlp_shapes_and_mlp_layout():
     v = ValueMLP(4, hidden=(8,))
     assert v(np.zeros((5, 4))).shape == (5,)
