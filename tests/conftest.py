@@ -19,6 +19,22 @@ ROOT = TESTS.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+# Property-based tests (hypothesis): a quick profile in `make test`, a long one by hand with
+# HYPOTHESIS_PROFILE=long. Both derandomized: the same examples on every run (no flaky builds).
+try:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("quick", max_examples=15, deadline=None, derandomize=True,
+                              suppress_health_check=_QUIET, database=None)
+    settings.register_profile("long", max_examples=400, deadline=None, derandomize=False,
+                              suppress_health_check=_QUIET)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+except ImportError:  # hypothesis is a test requirement; only the property-based tests need it
+    pass
+
 
 def pytest_collection_modifyitems(config, items):
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
