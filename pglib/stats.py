@@ -33,9 +33,10 @@ bias whenever the exact gradient there is not zero; use ``N >> 1/p``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.optimize
 import scipy.stats
 import torch
 
@@ -249,6 +250,14 @@ class UnbiasednessResult:
     f_statistic: float
     null_bias: float
     null_tolerance: float
+    # The geometry the power calculations need (not part of the printed result):
+    # Hotelling: ``live`` columns, their ``sd``, and the kept eigenpairs of their
+    # correlation matrix; Bonferroni: ``live`` columns and their ``sd``.
+    _live: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _sd: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _eigvals: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _eigvecs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _magnitude: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def null_rejected(self) -> bool:
@@ -265,6 +274,128 @@ class UnbiasednessResult:
             head += (f", mean off by {self.null_bias:.2g} (relative) where the samples never vary"
                      f" (tolerance {self.null_tolerance:.2g})")
         return head
+
+    # ---------------------------------------------------------------- power
+
+    def _shift_vector(self, shift, name: str) -> np.ndarray:
+        v, _ = _to_numpy(shift, name)
+        if v.size != self.dims:
+            raise ValueError(f"{name} must have {self.dims} entries (the shape of exact); "
+                             f"got shape {v.shape}")
+        return v.reshape(-1)
+
+    def _noncentrality(self, delta: np.ndarray) -> float:
+        """``n * delta' S^+ delta`` for a mean shift ``delta`` (flattened), ``inf`` when part of
+        ``delta`` lies where the samples do not vary (such a shift is seen exactly)."""
+        live, sd = self._live, self._sd
+        dead = delta[~live]
+        if dead.size and (np.abs(dead) > self.null_tolerance * self._magnitude[~live]).any():
+            return math.inf
+        z = delta[live] / sd
+        if self.method == "bonferroni":
+            return float(self.n * np.max(z**2)) if z.size else 0.0
+        v, lam = self._eigvecs, self._eigvals
+        w = v.T @ z
+        perp = (z - v @ w) * sd
+        if perp.size and (np.abs(perp) > self.null_tolerance * self._magnitude[live]).any():
+            return math.inf
+        return float(self.n * np.sum(w**2 / lam)) if lam.size else 0.0
+
+    def _critical(self) -> float:
+        if self.method == "bonferroni":
+            return float(scipy.stats.t.isf(self.alpha / (2 * max(self.rank, 1)), self.n - 1))
+        return float(scipy.stats.f.isf(self.alpha, self.rank, self.n - self.rank))
+
+    def _power_at(self, lam: float) -> float:
+        """Probability of rejecting when the noncentrality is ``lam``."""
+        if lam == math.inf:
+            return 1.0
+        if self.rank == 0:
+            return 0.0
+        c = self._critical()
+        if self.method == "bonferroni":  # the most sensitive coordinate alone (a lower bound)
+            x = math.sqrt(lam)
+            return float(min(1.0, scipy.stats.norm.sf(c - x) + scipy.stats.norm.cdf(-c - x)))
+        return float(scipy.stats.ncf.sf(c, self.rank, self.n - self.rank, lam))
+
+    def _lambda_for(self, power: float) -> float:
+        """The noncentrality at which the test rejects with probability ``power``."""
+        hi = 1.0
+        while self._power_at(hi) < power:
+            hi *= 2.0
+        return float(scipy.optimize.brentq(lambda lam: self._power_at(lam) - power, 0.0, hi,
+                                           xtol=1e-10, rtol=1e-10))
+
+    def power(self, shift) -> float:
+        r"""Probability that this test (same ``n``, ``alpha`` and sample covariance) rejects
+        when the true mean is ``exact + shift``.
+
+        Hotelling: :math:`P(F' > F_{1-lpha}(r, n-r))` for the noncentral
+        :math:`F'(r, n - r, \lambda)`, :math:`\lambda = n\,\delta^	op S^+ \delta`. Bonferroni:
+        the power of the most sensitive single coordinate (a lower bound on the whole
+        test's power). A shift with a part where the samples never vary is seen exactly
+        (power 1).
+        """
+        delta = self._shift_vector(shift, "shift")
+        if not np.any(delta):
+            return float(self.alpha) if self.method == "hotelling" else 0.0
+        return self._power_at(self._noncentrality(delta))
+
+    def detectable_bias(self, direction=None, power: float = 0.8) -> float:
+        r"""Norm of the smallest mean shift along ``direction`` that this test rejects with
+        probability ``power`` (the minimum detectable bias).
+
+        ``direction`` has the shape of ``exact`` (only its direction matters); ``None`` means
+        the least favourable direction, the top eigenvector of the sample covariance,
+        where :math:`\lVert\deltaVert = \sqrt{\lambda^st \ell_{\max} / n}` with
+        :math:`\lambda^st` the noncentrality at which the noncentral F gives ``power``.
+        For Bonferroni the result is an upper bound (the power of one coordinate).
+        A direction with a part where the samples do not vary returns the tiny shift that
+        the exact-null rule catches. Example: with ``n`` samples of a unit-variance
+        coordinate, ``alpha = 0.05``, the detectable bias is about ``2.80 / sqrt(n)``.
+        """
+        power = _check_level(power, "power")
+        if power <= (self.alpha if self.method == "hotelling" else 0.0):
+            raise ValueError(f"power must exceed the false-alarm rate alpha={self.alpha:g}; "
+                             f"got {power!r}")
+        if self.rank == 0:
+            return math.inf if direction is None else self._null_shift(direction)
+        lam_star = self._lambda_for(power)
+        if direction is None:
+            return math.sqrt(lam_star * self._largest_variance() / self.n)
+        u = self._shift_vector(direction, "direction")
+        norm = float(np.linalg.norm(u))
+        if norm == 0:
+            raise ValueError("direction must not be the zero vector; got norm 0")
+        u = u / norm
+        lam_unit = self._noncentrality(u)
+        if lam_unit == math.inf:
+            return self._null_shift(u)
+        if lam_unit == 0:
+            return math.inf
+        return math.sqrt(lam_star / lam_unit)
+
+    def _null_shift(self, direction) -> float:
+        """Size of a shift along ``direction`` that the exact-null rule starts to see."""
+        u = self._shift_vector(direction, "direction")
+        u = u / max(float(np.linalg.norm(u)), np.finfo(float).tiny)
+        live = self._live
+        parts = [np.abs(u[~live]) / np.maximum(self._magnitude[~live], np.finfo(float).tiny)]
+        if self.method == "hotelling" and self._eigvecs is not None and live.any():
+            z = u[live] / self._sd
+            perp = (z - self._eigvecs @ (self._eigvecs.T @ z)) * self._sd
+            parts.append(np.abs(perp) / self._magnitude[live])
+        seen = max((float(p.max()) for p in parts if p.size), default=0.0)
+        return math.inf if seen == 0 else self.null_tolerance / seen
+
+    def _largest_variance(self) -> float:
+        """Largest variance of the samples along any direction of their covariance's range."""
+        sd = self._sd
+        if self.method == "bonferroni":
+            return float(np.sum(sd**2))  # u_j ∝ sd_j equalizes every coordinate's t
+        b = sd[:, None] * self._eigvecs  # columns span the range
+        cov = (b * self._eigvals) @ b.T
+        return float(np.linalg.eigvalsh(cov)[-1])
 
     def summary(self) -> str:
         """One deterministic line: statistic (4 significant digits), p (2), decision."""
@@ -350,7 +481,7 @@ def unbiasedness_test(samples, exact, alpha: float = 0.01, method: str = "hotell
             p_each = 2.0 * scipy.stats.t.sf(np.abs(t), df=n - 1)
             stat, p = float(np.abs(t).max()), float(min(1.0, m * p_each.min()))
         return UnbiasednessResult("bonferroni", stat, p, alpha, bool(p < alpha), n, m, d, (n - 1,), math.nan,
-                                  null_bias, null_tol)
+                                  null_bias, null_tol, live, sd[live], None, None, magnitude)
 
     # Hotelling in the standardized non-constant columns.
     z_data = (flat[:, live] - mean[live]) / sd[live]
@@ -369,7 +500,7 @@ def unbiasedness_test(samples, exact, alpha: float = 0.01, method: str = "hotell
         rel_perp = np.abs(perp_orig) / magnitude[live]
         null_bias = max(null_bias, float(rel_perp.max()))
     else:
-        r, w, lam = 0, np.zeros(0), np.zeros(0)
+        r, w, lam, v = 0, np.zeros(0), np.zeros(0), np.zeros((0, 0))
     if r > 0 and n - 1 <= r:
         raise ValueError(
             f"samples: the Hotelling test needs more samples than the rank of their covariance plus one "
@@ -385,7 +516,7 @@ def unbiasedness_test(samples, exact, alpha: float = 0.01, method: str = "hotell
         f_stat = (n - r) / (r * (n - 1)) * t2
         p = float(scipy.stats.f.sf(f_stat, r, n - r))
     return UnbiasednessResult("hotelling", t2, p, alpha, bool(p < alpha), n, r, d, (r, n - r), f_stat,
-                              null_bias, null_tol)
+                              null_bias, null_tol, live, sd[live], lam, v, magnitude)
 
 
 # --------------------------------------------------------------------------------------------
