@@ -48,6 +48,7 @@ __all__ = [
     "mean_and_se",
     "z_scores",
     "unbiasedness_test",
+    "hotelling_power",
     "variance_ratio",
     "effective_sample_size",
     "binomial_interval",
@@ -347,7 +348,8 @@ class UnbiasednessResult:
 
         ``direction`` has the shape of ``exact`` (only its direction matters); ``None`` means
         the least favourable direction, the top eigenvector of the sample covariance,
-        where :math:`\lVert\deltaVert = \sqrt{\lambda^st \ell_{\max} / n}` with
+        where :math:`\lVert\delta
+Vert = \sqrt{\lambda^st \ell_{\max} / n}` with
         :math:`\lambda^st` the noncentrality at which the noncentral F gives ``power``.
         For Bonferroni the result is an upper bound (the power of one coordinate).
         A direction with a part where the samples do not vary returns the tiny shift that
@@ -517,6 +519,43 @@ def unbiasedness_test(samples, exact, alpha: float = 0.01, method: str = "hotell
         p = float(scipy.stats.f.sf(f_stat, r, n - r))
     return UnbiasednessResult("hotelling", t2, p, alpha, bool(p < alpha), n, r, d, (r, n - r), f_stat,
                               null_bias, null_tol, live, sd[live], lam, v, magnitude)
+
+
+def hotelling_power(shift, covariance, n: int, alpha: float) -> float:
+    r"""Predicted power of the Hotelling test from an **exact** covariance.
+
+    The probability that :func:`unbiasedness_test` (``method="hotelling"``) on ``n`` samples
+    with covariance ``covariance[d, d]`` rejects at level ``alpha`` when the mean is off by
+    ``shift[d]``: :math:`P(F' > F_{1-\alpha}(r, n-r))` with :math:`F'` noncentral F with
+    :math:`\lambda = n\,\delta^\top \Sigma^+ \delta` and ``r`` the rank of :math:`\Sigma`
+    (large-``n`` theory: the sample covariance is treated as exact). A shift with a part
+    outside the range of :math:`\Sigma` is seen exactly (power 1). Use it to predict how
+    often a near-null negative control is rejected, e.g. with the covariance from
+    :mod:`pglib.enumeration`. Example: ``d = 1``, unit variance, ``alpha = 0.05`` and
+    ``shift = 2.8 / sqrt(n)`` give power 0.80.
+    """
+    delta, _ = _to_numpy(shift, "shift")
+    sigma, _ = _to_numpy(covariance, "covariance")
+    delta = delta.reshape(-1)
+    d = delta.size
+    if sigma.shape != (d, d):
+        raise ValueError(f"covariance must have shape [d, d] = [{d}, {d}] for a shift of {d} entries; "
+                         f"got {sigma.shape}")
+    n = _count(n, "n")
+    alpha = _check_level(alpha, "alpha")
+    lam_all, vec_all = np.linalg.eigh((sigma + sigma.T) / 2)
+    keep = lam_all > _rank_rtol(np.finfo(np.float64).eps) ** 2 * max(lam_all[-1], 0.0)
+    r = int(keep.sum())
+    if r == 0 or n - 1 <= r:
+        raise ValueError(f"covariance must have rank r >= 1 with n - 1 > r; got rank {r} and n={n}")
+    v, lam = vec_all[:, keep], lam_all[keep]
+    w = v.T @ delta
+    outside = delta - v @ w
+    if np.linalg.norm(outside) > 1e-9 * max(np.linalg.norm(delta), np.finfo(float).tiny):
+        return 1.0
+    nc = float(n * np.sum(w**2 / lam))
+    crit = float(scipy.stats.f.isf(alpha, r, n - r))
+    return float(scipy.stats.ncf.sf(crit, r, n - r, nc)) if nc > 0 else alpha
 
 
 # --------------------------------------------------------------------------------------------
