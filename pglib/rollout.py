@@ -15,8 +15,12 @@ baseline can bootstrap, :math:`G_t = r_t + \gamma V(s_{t+1})` (see
 **Next-step autoreset.** Vector environments (``CartPoleVectorEnv`` natively, ``SyncVectorEnv``
 by default) reset an environment on the step *after* its episode ended: that call ignores the
 action, returns reward 0 and the first observation of the next episode. That step is not data:
-``mask[n, t]`` is False there, its reward is stored as 0 and it is not counted as an
-environment step.
+``mask[n, t]`` is False there, its reward is stored as 0 and it is not a *used* step.
+
+**Simulated is not used.** In lockstep, an environment whose episode has ended keeps stepping
+until the batch ends (its steps are masked out). ``VectorCollector.simulated_steps`` counts
+every environment step the simulator ran (vector steps x environments), ``total_steps`` only
+the used ones; a fair step count for a benchmark is the simulated one.
 
 Example::
 
@@ -38,6 +42,8 @@ from gymnasium.vector import AutoresetMode
 
 Sampler = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
+EPISODE_STEP_CAP = 100_000  # vector steps after which an episode that has not ended is an error
+
 
 def make_vec_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
     """``gym.make_vec`` with the native vectorized implementation when the task has one
@@ -55,13 +61,15 @@ def make_vec_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
 
 @dataclass
 class Batch:
-    """Transitions from ``N`` environments over ``T`` vector steps (arrays are numpy).
+    r"""Transitions from ``N`` environments over ``T`` vector steps (arrays are numpy).
 
     obs [N, T, obs_dim]; actions [N, T] (discrete) or [N, T, act_dim] (as sampled, before clipping);
     rewards [N, T] float64 (0 where ``mask`` is False); terminated, truncated, mask [N, T] bool;
     next_obs [N, T, obs_dim] (the true last observation at an episode's end, never a reset one);
+    time [N, T] int: the index of step t within its episode (0 at an episode's first step; only
+    meaningful where ``mask``), for the discount :math:`\gamma^t` of the discounted objective;
     episode_returns, episode_lengths [E]: undiscounted returns and lengths of the episodes that
-    ended inside this batch; episode_end_steps [E]: the collector's environment-step count when
+    ended inside this batch; episode_end_steps [E]: the collector's used-step count when
     each ended (for learning curves against environment steps).
     """
 
@@ -75,6 +83,7 @@ class Batch:
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
     episode_end_steps: np.ndarray
+    time: np.ndarray
 
     @property
     def episode_end(self) -> np.ndarray:
@@ -86,12 +95,18 @@ class Batch:
         """Number of real environment steps (``mask.sum()``)."""
         return int(self.mask.sum())
 
+    @property
+    def simulated_steps(self) -> int:
+        """Environment steps the simulator ran for this batch, masked ones included (``mask.size``)."""
+        return int(self.mask.size)
+
 
 class VectorCollector:
     """Runs a policy in a vector environment; keeps the environment state between calls.
 
     ``seed`` fixes everything random in the collection: the environments' reset seeds and the
-    numpy generator handed to the sampler. ``total_steps`` counts real steps only.
+    numpy generator handed to the sampler. ``total_steps`` counts real (used) steps,
+    ``simulated_steps`` every step the environments ran, masked ones included.
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int = 0):
@@ -110,6 +125,7 @@ class VectorCollector:
         self._ep_return = np.zeros(self.num_envs)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self.total_steps = 0
+        self.simulated_steps = 0
 
     def segment(self, sample: Sampler, n_steps: int) -> Batch:
         """``n_steps`` vector steps from wherever the environments are (episodes continue across calls).
@@ -137,12 +153,21 @@ class VectorCollector:
         """
         if steps_per_env is not None and (int(steps_per_env) != steps_per_env or steps_per_env < 1):
             raise ValueError(f"steps_per_env must be a positive integer or None, got {steps_per_env!r}")
+        if max_steps is None:  # an episode that never ends would loop forever: stop at a stated cap
+            max_steps, cap = EPISODE_STEP_CAP, True
+        else:
+            cap = False
         self.obs, _ = self.envs.reset()
         self._pending_reset[:] = False
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        return self._run(sample, max_steps, stop_after_one_episode=True,
-                         steps_per_env=None if steps_per_env is None else int(steps_per_env))
+        batch = self._run(sample, max_steps, stop_after_one_episode=True,
+                          steps_per_env=None if steps_per_env is None else int(steps_per_env))
+        if cap and batch.mask[:, -1].any() and not batch.episode_end[:, -1][batch.mask[:, -1]].all():
+            raise ValueError(f"environment {_env_name(self.envs)}: an episode did not end within "
+                             f"EPISODE_STEP_CAP = {EPISODE_STEP_CAP} steps; expected episodes that end "
+                             "(give the task a time limit, e.g. max_episode_steps, or pass max_steps)")
+        return batch
 
     def _run(self, sample: Sampler, n_steps: int | None, stop_after_one_episode: bool,
              steps_per_env: int | None = None) -> Batch:
@@ -199,12 +224,18 @@ class VectorCollector:
             mask = np.stack(real_l, axis=1)
             term_all, trunc_all = np.stack(term_l, axis=1), np.stack(trunc_l, axis=1)
         rewards = np.where(mask, np.stack(rew_l, axis=1), 0.0).astype(np.float64)
+        if not np.isfinite(rewards).all():
+            n, t = np.argwhere(~np.isfinite(rewards))[0]
+            raise ValueError(f"environment {_env_name(self.envs)} returned a non-finite reward "
+                             f"{rewards[n, t]} (environment {n}, vector step {t}); expected finite "
+                             "rewards: one infinite return makes every gradient NaN")
         terminated = term_all & mask
         truncated = trunc_all & mask
         # episode records, in the order the episodes ended (time, then environment)
         steps_after = self.total_steps + np.cumsum(mask.sum(axis=0))  # collector's step count after each t
         end = terminated | truncated
         ret, length = self._ep_return.copy(), self._ep_length.copy()
+        self._ep_length_at_start = length.copy()
         ep_returns, ep_lengths, ep_steps = [], [], []
         cum_r = np.cumsum(rewards, axis=1)
         cum_n = np.cumsum(mask, axis=1)
@@ -219,6 +250,7 @@ class VectorCollector:
         self._ep_return = ret + cum_r[:, -1] - last_r
         self._ep_length = length + cum_n[:, -1] - last_n
         self.total_steps = int(steps_after[-1])
+        self.simulated_steps += int(mask.size)
         return Batch(
             obs=np.stack(obs_l, axis=1),
             actions=np.stack(act_l, axis=1),
@@ -230,4 +262,52 @@ class VectorCollector:
             episode_returns=np.asarray(ep_returns, dtype=np.float64),
             episode_lengths=np.asarray(ep_lengths, dtype=np.int64),
             episode_end_steps=np.asarray(ep_steps, dtype=np.int64),
+            time=_episode_time(mask, end, self._ep_length_at_start),
         )
+
+
+def _env_name(envs: gym.vector.VectorEnv) -> str:
+    spec = getattr(envs, "spec", None)
+    return repr(spec.id) if spec is not None else type(envs).__name__
+
+
+def _episode_time(mask: np.ndarray, end: np.ndarray, carried: np.ndarray) -> np.ndarray:
+    """Index of each step within its episode, [N, T]: the number of real steps since the episode
+    began (``carried[n]`` steps before this batch for an episode that continues into it)."""
+    n_real = np.cumsum(mask, axis=1)  # real steps up to and including t
+    before = np.where(end, n_real, 0)  # at an episode's last step: the real steps up to its end
+    began = np.maximum.accumulate(np.concatenate([np.zeros((len(mask), 1), np.int64), before[:, :-1]],
+                                                 axis=1), axis=1)
+    first = began == 0  # still in the episode that was running when the batch began
+    return np.where(first, carried[:, None], 0) + n_real - began - 1
+
+
+def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int = 20, seed: int = 10_000,
+             max_steps: int = EPISODE_STEP_CAP, **env_kwargs) -> np.ndarray:
+    """Undiscounted returns of ``episodes`` fresh episodes of ``act`` (``obs [B, obs_dim] -> actions``),
+    one per environment of a new vector environment reset with seeds ``seed, seed + 1, ...``.
+
+    A separate environment, so that evaluating leaves training untouched; the same seeds every
+    time, so that two evaluations differ only through the policy (and ``act``'s own randomness).
+    Box actions are clipped to the bounds, as in training.
+    """
+    if int(episodes) != episodes or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    envs = make_vec_env(env_id, int(episodes), **env_kwargs)
+    space = envs.single_action_space
+    try:
+        obs, _ = envs.reset(seed=int(seed))
+        returns, running = np.zeros(envs.num_envs), np.ones(envs.num_envs, dtype=bool)
+        for _ in range(int(max_steps)):
+            actions = act(obs)
+            if isinstance(space, spaces.Box):
+                actions = np.clip(actions, space.low, space.high).astype(np.float32)
+            obs, reward, terminated, truncated, _ = envs.step(actions)
+            returns += np.where(running, reward, 0.0)
+            running &= ~(terminated | truncated)
+            if not running.any():
+                return returns
+    finally:
+        envs.close()
+    raise ValueError(f"environment {env_id!r}: an evaluation episode did not end within {max_steps} steps; "
+                     "expected episodes that end (give the task a time limit)")

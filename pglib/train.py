@@ -1,22 +1,37 @@
 r"""REINFORCE / vanilla policy gradient on gymnasium tasks, one config, one loop.
 
-Each iteration: run the current policy for one whole episode in each of ``num_envs``
-environments (:meth:`pglib.rollout.VectorCollector.episodes`), weight every log-probability by
-an advantage estimate (:func:`weights`), take one gradient step on the surrogate loss
+Each iteration: run the current policy for whole episodes in ``num_envs`` environments
+(:meth:`pglib.rollout.VectorCollector.episodes`), weight every log-probability by an advantage
+estimate (:func:`weights`), take one gradient step on :func:`pglib.losses.surrogate_loss`
+averaged over trajectories,
 
-.. math:: \mathcal L_{\mathrm{PG}}(\theta) = -\frac{1}{|\mathcal D|}\sum_{(i,t)\in\mathcal D}\log\pi_\theta(a_{i,t}\mid s_{i,t})\,\hat A_{i,t},
+.. math:: \mathcal L(\theta) = -\frac1N\sum_{i=1}^{N}\sum_t
+   \log\pi_\theta(a_{i,t}\mid s_{i,t})\,\gamma^t\hat A_{i,t},
 
-and, with a learned baseline, regress :math:`V_\phi` on the returns. Averaging over the steps
-:math:`\mathcal D` of the batch (rather than over episodes, as in the notes) rescales the
-gradient by one positive number per batch; Adam's update is insensitive to that scale.
+and, with a learned baseline, regress :math:`V_\phi` on the returns.
+
+**The estimand.** With the default ``gamma=1`` the objective is the time-limited undiscounted
+return, the number gymnasium scores (CartPole-v1: the sum of rewards up to the 500-step limit),
+and truncated episodes are *not* bootstrapped. With ``gamma < 1`` the objective is the discounted
+return and step ``t`` keeps its factor :math:`\gamma^t` (chapters 2 and 4: without it the
+estimator is not the gradient of any objective). ``bootstrap_truncated=True`` replaces the
+return after a time limit by :math:`\gamma V_\phi(s_T)`: it then estimates the gradient of the
+infinite-horizon discounted return instead, a different objective (its own ablation row).
+
+**Solved** means the mean return of the current policy on ``eval_episodes`` fresh episodes of a
+separate environment with fixed seeds (:func:`pglib.rollout.evaluate`) reaches the threshold;
+it is checked every ``eval_every`` simulated steps, and the evaluation's time is kept apart from
+the training time.
 
 Sources: Williams (1992) for REINFORCE; Sutton et al. (2000) for the baseline/advantage form;
-Schulman et al. (2016) for GAE(lambda); the loop layout follows CleanRL and Spinning Up.
+Schulman et al. (2016) for GAE(lambda); the single-file loop follows CleanRL.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -25,26 +40,35 @@ import numpy as np
 import torch
 
 from pglib.device import resolve_device
-from pglib.policies import ValueMLP, policy_for
+from pglib.losses import surrogate_loss
+from pglib.policies import GaussianMLP, ValueMLP, policy_for
 from pglib.returns import check_gamma, gae, reward_to_go_episodic
-from pglib.rollout import Batch, VectorCollector, make_vec_env
+from pglib.rollout import Batch, VectorCollector, evaluate, make_vec_env
+
+
+def _positive_int(value, name: str, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
 
 
 @dataclass
 class Config:
-    """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably. ``benchmarks/bench_cartpole.py``
-    times a setting tuned for wall-clock to solve (22 environments, 32-32 networks, Adam 0.04, one value step)."""
+    """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably.
+    ``benchmarks/bench_cartpole.py`` times a setting chosen for wall-clock to solve."""
 
-    env_id: str = "CartPole-v1"  # any gymnasium task with a flat Box observation, Discrete or Box actions
-    total_steps: int = 300_000  # budget of environment steps (autoreset steps are not counted)
+    env_id: str = "CartPole-v1"  # a gymnasium task: flat Box observations, Discrete or Box actions
+    total_steps: int = 300_000  # budget of simulated environment steps (lockstep waste included)
     num_envs: int = 16  # parallel environments; each contributes whole episodes to every update
-    steps_per_env: int | None = None  # None: one episode per env per update; k: each env starts episodes while it has < k steps
-    reward_to_go: bool = True  # weight a_t by rewards from t on (True) or by the whole episode's return
-    baseline: Literal["none", "constant", "value"] = "value"  # subtract nothing, the batch mean, or V_phi(s_t)
+    steps_per_env: int | None = None  # None: one episode per env; k: start episodes while < k steps
+    reward_to_go: bool = True  # weight a_t by rewards from t on, or by the whole episode's return
+    baseline: Literal["none", "constant", "value"] = "value"  # nothing, batch mean, or V_phi(s_t)
     normalize_advantages: bool = True  # rescale the batch's advantages to mean 0, std 1
-    gamma: float = 0.99  # discount of the returns
+    gamma: float = 1.0  # 1: the time-limited return the task scores; < 1: discounted, with gamma^t
     lam: float = 1.0  # GAE lambda with a learned baseline; 1.0 is REINFORCE with baseline
-    bootstrap_truncated: bool = True  # at a time limit add gamma * V(s_T) (needs baseline="value")
+    bootstrap_truncated: bool = False  # at a time limit add gamma * V(s_T): infinite-horizon objective
     lr: float = 0.01  # Adam step size of the policy
     value_lr: float = 0.01  # Adam step size of the value baseline
     value_steps: int = 5  # full-batch regression steps of V_phi per update
@@ -53,164 +77,234 @@ class Config:
     seed: int = 0  # fixes the initial weights, the environments and the action noise
     device: str | None = None  # None: pglib.device.default_device() (CUDA when present)
     torch_threads: int | None = 1  # small networks run fastest (and steadiest) on one thread
-    solve_return: float | None = None  # None: the task's reward_threshold (475 for CartPole-v1; Pendulum has none)
-    solve_window: int = 20  # solved = mean return of the last solve_window finished episodes >= solve_return
-    stop_when_solved: bool = True  # end training at the first solve
+    solve_return: float | None = None  # None: the task's reward_threshold (CartPole-v1: 475)
+    eval_every: int | None = 5_000  # evaluate every this many simulated steps (None: never)
+    eval_episodes: int = 20  # fresh evaluation episodes, one per environment of a separate env
+    eval_seed: int = 10_000  # their reset seeds are eval_seed, eval_seed + 1, ...
+    eval_mean_action: bool = False  # Gaussian policies: evaluate the mean action, not a sample
+    stop_when_solved: bool = True  # end training at the first verified solve
     progress: bool = True  # tqdm progress bar
     env_kwargs: dict = field(default_factory=dict)  # passed to gym.make_vec (e.g. max_episode_steps)
 
     def __post_init__(self):
+        if not isinstance(self.env_id, str) or self.env_id not in gym.registry:
+            raise ValueError(f"env_id must name a registered gymnasium task (e.g. 'CartPole-v1'), "
+                             f"got {self.env_id!r}")
         check_gamma(self.gamma, "gamma")
         check_gamma(self.lam, "lam")
         if self.baseline not in ("none", "constant", "value"):
             raise ValueError(f"baseline must be 'none', 'constant' or 'value', got {self.baseline!r}")
-        if self.steps_per_env is not None and (int(self.steps_per_env) != self.steps_per_env or self.steps_per_env < 1):
-            raise ValueError(f"steps_per_env must be a positive integer or None, got {self.steps_per_env!r}")
-        for name in ("total_steps", "num_envs", "value_steps", "solve_window"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.bootstrap_truncated and (self.baseline != "value" or self.gamma >= 1):
+            raise ValueError("bootstrap_truncated=True needs baseline='value' and gamma < 1 (the "
+                             "bootstrapped target is an infinite-horizon discounted return); got "
+                             f"baseline={self.baseline!r}, gamma={self.gamma!r}")
+        for name in ("total_steps", "num_envs", "value_steps", "eval_episodes"):
+            _positive_int(getattr(self, name), name)
+        for name in ("steps_per_env", "eval_every", "torch_threads"):
+            _positive_int(getattr(self, name), name, allow_none=True)
         for name in ("lr", "value_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        hidden = tuple(self.hidden) if isinstance(self.hidden, (tuple, list)) else None
+        if hidden is None or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool)
+                                     and h >= 1 for h in hidden):
+            raise ValueError(f"hidden must be a tuple of positive integer widths, got {self.hidden!r}")
+        resolve_device(self.device)  # ValueError for an unknown device, or CUDA without CUDA
 
 
 @dataclass
 class History:
     """What a run did, in plain lists a plot can read (:func:`pglib.plotting.learning_curves`).
 
-    Per finished episode: ``episode_steps`` (environment steps so far when it ended), ``episode_returns``
-    (undiscounted). Per update: ``update_steps``, ``policy_loss``, ``value_loss``, ``wall_time`` (seconds
-    since the start; the only field that differs between identical reruns).
+    Per finished training episode: ``episode_steps`` (used steps so far when it ended),
+    ``episode_returns`` (undiscounted). Per update: ``update_steps`` (used steps),
+    ``simulated_steps`` (every step the environments ran), ``policy_loss``, ``value_loss``,
+    ``explained_variance`` (of the returns by :math:`V_\\phi` before its fit; NaN without a
+    critic), ``wall_time`` (training seconds, evaluation excluded). Per evaluation:
+    ``eval_steps`` (simulated steps), ``eval_returns`` (mean return of the fresh episodes).
+    ``eval_seconds``: total evaluation time. Only the times differ between identical reruns.
     """
 
     config: dict
     episode_steps: list[int] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
     update_steps: list[int] = field(default_factory=list)
+    simulated_steps: list[int] = field(default_factory=list)
     policy_loss: list[float] = field(default_factory=list)
     value_loss: list[float] = field(default_factory=list)
+    explained_variance: list[float] = field(default_factory=list)
     wall_time: list[float] = field(default_factory=list)
-    solved_at_step: int | None = None
-    solved_at_time: float | None = None
+    eval_steps: list[int] = field(default_factory=list)
+    eval_returns: list[float] = field(default_factory=list)
+    eval_seconds: float = 0.0
+    solved_at_step: int | None = None  # used steps at the verified solve
+    solved_at_simulated: int | None = None  # simulated steps at the verified solve
+    solved_at_time: float | None = None  # training seconds at the verified solve
 
     @property
     def solved(self) -> bool:
         return self.solved_at_step is not None
 
 
-def solve_point(episode_returns, episode_steps, threshold: float, window: int = 20) -> int | None:
-    """First environment-step count at which the mean of the last ``window`` finished episodes is
-    ``>= threshold``, or None. Example: returns ``[500]*20`` ending at steps 500..10000 -> ``10000``."""
-    r = np.asarray(episode_returns, dtype=np.float64)
-    if len(r) < window:
-        return None
-    means = np.convolve(r, np.ones(window) / window, mode="valid")  # means[k] covers episodes k..k+window-1
-    hit = np.flatnonzero(means >= threshold - 1e-9)
-    return None if len(hit) == 0 else int(episode_steps[hit[0] + window - 1])
+def weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
+    r"""Advantage estimates :math:`\gamma^t\hat A_{i,t}`, ``[N, T]`` (0 where ``batch.mask`` is
+    False), and the value targets :math:`G_{i,t}` ``[N, T]`` (None without a learned baseline).
 
-
-def weights(batch: Batch, cfg: Config, value: ValueMLP | None,
-            values_real: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""Advantage estimates :math:`\hat A_{i,t}` for the real steps of ``batch`` (flattened, ``[n_steps]``),
-    and the value targets (or None without a learned baseline). ``values_real``: :math:`V_\phi` at the
-    real steps (``value(batch.obs[batch.mask])``) when the caller has already computed it.
-
-    full return: :math:`\hat A_{i,t} = G_{i,0}`; reward-to-go: :math:`G_{i,t}`; minus a baseline;
-    then optionally normalized. Truncated episodes bootstrap from :math:`V_\phi` when there is one;
-    without a critic the time-limited return is used as is, which is exactly the objective the
-    task scores (the sum of rewards up to the time limit), so the estimator stays unbiased for it.
+    full return: :math:`\hat A_{i,t} = G_{i,0}` (already discounted from the episode's start);
+    reward-to-go: :math:`\gamma^t G_{i,t}`; minus a baseline (times :math:`\gamma^t`); then
+    optionally normalized. Without ``bootstrap_truncated`` a time limit ends the return, which is
+    the time-limited objective the task scores.
     """
     m = batch.mask
-    use_gae = value is not None and cfg.reward_to_go and cfg.lam < 1.0
-    bootstrap = cfg.bootstrap_truncated and value is not None
-    values = next_values = None
-    if value is not None:  # V only where it is used: the real steps, and the next state at a truncation
-        values, next_values = np.zeros(m.shape), np.zeros(m.shape)
+    V = V_next = None
+    if value is not None:
         with torch.no_grad():
-            values[m] = (value(batch.obs[m]) if values_real is None else values_real).double().cpu().numpy()
-            need = m if use_gae else batch.truncated & bootstrap  # GAE: V(s_{t+1}) at every step
-            if need.any():
-                next_values[need] = value(batch.next_obs[need]).double().cpu().numpy()
+            V = value(batch.obs).double().cpu().numpy()
+            if cfg.bootstrap_truncated or cfg.lam < 1:
+                V_next = value(batch.next_obs).double().cpu().numpy()
     G = reward_to_go_episodic(batch.rewards, cfg.gamma, batch.terminated, batch.truncated,
-                              next_values if bootstrap else None, m)
-    if not cfg.reward_to_go:  # every step gets G_0 of its own episode (a row may hold several episodes)
-        starts = m & ~np.concatenate([np.zeros((m.shape[0], 1), bool), m[:, :-1] & ~batch.episode_end[:, :-1]], axis=1)
-        first = np.maximum.accumulate(np.where(starts, np.arange(m.shape[1]), 0), axis=1)  # its episode's start
-        G = np.take_along_axis(G, first, axis=1) * m
-    if cfg.baseline == "value":
-        if use_gae:  # GAE; without bootstrapping a time limit ends like a terminal
-            ends = batch.terminated if bootstrap else batch.episode_end
-            adv, _ = gae(batch.rewards, values, next_values, ends, batch.truncated, cfg.gamma, cfg.lam, m)
-        else:
-            adv = G - values
+                              V_next if cfg.bootstrap_truncated else None, m)
+    weight = G
+    if not cfg.reward_to_go:  # every step gets the return of its whole episode, G at its first step
+        first = np.arange(m.shape[1]) - batch.time
+        weight = np.take_along_axis(G, np.where(m, first, 0), axis=1)
+    if cfg.baseline == "value" and cfg.lam < 1 and cfg.reward_to_go:
+        ends = batch.terminated if cfg.bootstrap_truncated else batch.episode_end
+        adv, _ = gae(batch.rewards, V, V_next, ends, batch.truncated, cfg.gamma, cfg.lam, m)
+    elif cfg.baseline == "value":
+        adv = weight - V
     elif cfg.baseline == "constant":
-        adv = G - G[m].mean()  # the batch's mean return: a constant baseline (up to an O(1/N) effect)
+        adv = weight - weight[m].mean()  # the batch's mean: a constant baseline (up to O(1/N))
     else:
-        adv = G
-    adv = torch.as_tensor(adv[m])
-    if cfg.normalize_advantages and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    targets = torch.as_tensor(G[m]) if value is not None else None
-    return adv, targets
+        adv = weight
+    if cfg.reward_to_go:
+        adv = adv * cfg.gamma ** batch.time  # the discount of the objective (1 when gamma = 1)
+    if cfg.normalize_advantages and m.sum() > 1:
+        adv = (adv - adv[m].mean()) / (adv[m].std(ddof=1) + 1e-8)
+    adv = torch.as_tensor(np.where(m, adv, 0.0))
+    return adv, (torch.as_tensor(np.where(m, G, 0.0)) if value is not None else None)
+
+
+def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
+    """``steps`` full-batch Adam steps of :math:`V_\\phi` on the returns; returns the last loss
+    and the explained variance :math:`1-\\mathrm{Var}(G-V)/\\mathrm{Var}(G)` before the fit."""
+    for k in range(steps):
+        pred = value(obs)
+        loss = ((pred - targets) ** 2).mean()
+        if k == 0:
+            explained = 1 - float((targets - pred.detach()).var() / targets.var().clamp_min(1e-12))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(loss.detach()), explained
+
+
+def actor(policy, mean_action: bool = False, seed: int = 0):
+    """``obs -> actions`` for :func:`pglib.rollout.evaluate`: samples of the current policy with
+    a numpy generator seeded ``seed`` (or, for a Gaussian policy, its mean action)."""
+    if mean_action and isinstance(policy, GaussianMLP):
+        def act(obs):
+            with torch.no_grad():
+                return policy.mean(obs).double().cpu().numpy()
+        return act
+    sample, rng = policy.sampler(), np.random.default_rng(seed)
+    return lambda obs: sample(obs, rng)
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (None: unchanged); restores the count on any exit."""
+    before = torch.get_num_threads()
+    try:
+        if n:
+            torch.set_num_threads(n)
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
-    """Run REINFORCE as configured; returns ``(policy, history)``. Same ``cfg`` -> identical history."""
+    """Run REINFORCE as configured; returns ``(policy, history)``. Same ``cfg`` -> same history."""
+    device = resolve_device(cfg.device)
+    threshold = cfg.solve_return if cfg.solve_return is not None else gym.spec(cfg.env_id).reward_threshold
+    with torch_threads(cfg.torch_threads), _progress_bar(cfg) as bar:
+        envs = make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)
+        try:
+            collector = VectorCollector(envs, seed=cfg.seed)
+            policy, value = _networks(envs, cfg, device)
+            opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+            value_opt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value else None
+            hist, train_time, next_eval = History(config=asdict(cfg)), 0.0, cfg.eval_every
+            while collector.simulated_steps < cfg.total_steps:
+                start = time.perf_counter()
+                batch = collector.episodes(policy.sampler(), steps_per_env=cfg.steps_per_env)  # 1. act
+                adv, targets = weights(batch, cfg, value)  # 2. weigh every action
+                m = torch.as_tensor(batch.mask)
+                obs = torch.as_tensor(batch.obs[batch.mask], device=device)
+                logp_real = policy(obs).log_prob(torch.as_tensor(batch.actions[batch.mask], device=device))
+                logp = logp_real.new_zeros(m.shape).index_put((m.to(device),), logp_real)  # [N, T], 0 if masked
+                loss = surrogate_loss(logp, adv.to(device, logp.dtype), m.to(device),
+                                      density=isinstance(policy, GaussianMLP))  # 3. step
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                value_loss = explained = float("nan")
+                if value is not None:  # 4. fit the baseline to the returns
+                    value_loss, explained = fit_value(value, value_opt, obs, targets[m].to(device, logp.dtype),
+                                                      cfg.value_steps)
+                train_time += time.perf_counter() - start
+                hist.episode_returns += batch.episode_returns.tolist()  # 5. record
+                hist.episode_steps += batch.episode_end_steps.tolist()
+                hist.update_steps.append(collector.total_steps)
+                hist.simulated_steps.append(collector.simulated_steps)
+                hist.policy_loss.append(float(loss.detach()))
+                hist.value_loss.append(value_loss)
+                hist.explained_variance.append(explained)
+                hist.wall_time.append(train_time)
+                bar.update(collector.simulated_steps - bar.n)
+                if next_eval is not None and collector.simulated_steps >= next_eval:  # 6. evaluate
+                    next_eval += cfg.eval_every * (1 + (collector.simulated_steps - next_eval) // cfg.eval_every)
+                    if _evaluate(policy, cfg, hist, collector, threshold) and cfg.stop_when_solved:
+                        break
+        finally:
+            envs.close()
+    return policy, hist
+
+
+def _evaluate(policy, cfg: Config, hist: History, collector: VectorCollector, threshold) -> bool:
+    """One scheduled evaluation of the current policy; records it, and the solve. True if solved."""
+    start = time.perf_counter()
+    returns = evaluate(actor(policy, cfg.eval_mean_action, cfg.eval_seed), cfg.env_id, cfg.eval_episodes,
+                       cfg.eval_seed, **cfg.env_kwargs)
+    hist.eval_seconds += time.perf_counter() - start
+    hist.eval_steps.append(collector.simulated_steps)
+    hist.eval_returns.append(float(returns.mean()))
+    solved = threshold is not None and returns.mean() >= threshold
+    if solved and hist.solved_at_step is None:
+        hist.solved_at_step, hist.solved_at_simulated = collector.total_steps, collector.simulated_steps
+        hist.solved_at_time = hist.wall_time[-1]
+    return bool(solved)
+
+
+def _networks(envs, cfg: Config, device):
+    """The policy for the task's spaces and, with ``baseline='value'``, :math:`V_\\phi`; seeded."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        policy = policy_for(envs.single_observation_space, envs.single_action_space, cfg.hidden,
+                            log_std=cfg.log_std).to(device)
+        value = ValueMLP(policy.obs_dim, cfg.hidden).to(device) if cfg.baseline == "value" else None
+    return policy, value
+
+
+@contextmanager
+def _progress_bar(cfg: Config):
     if cfg.progress:
         from tqdm.auto import tqdm
     else:  # tqdm.auto would import the notebook widget machinery (and warn) only to stay hidden
         from tqdm.std import tqdm
-
-    device, threads = resolve_device(cfg.device), torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    envs = make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)
-    collector = VectorCollector(envs, seed=cfg.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        policy = policy_for(envs.single_observation_space, envs.single_action_space, cfg.hidden, log_std=cfg.log_std).to(device)
-        value = ValueMLP(policy.obs_dim, cfg.hidden).to(device) if cfg.baseline == "value" else None
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, foreach=True)  # foreach: one call for all tensors
-    value_opt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr, foreach=True) if value is not None else None
-    threshold = cfg.solve_return if cfg.solve_return is not None else gym.spec(cfg.env_id).reward_threshold
-    hist, start = History(config=asdict(cfg)), time.perf_counter()
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, unit="step")
     try:
-        while collector.total_steps < cfg.total_steps:
-            batch = collector.episodes(policy.sampler(), steps_per_env=cfg.steps_per_env)  # 1. act (numpy fast path, same weights)
-            obs = torch.as_tensor(batch.obs[batch.mask], device=device)
-            v_obs = value(obs) if value is not None else None  # one forward pass of V for steps 2 and 4
-            adv, targets = weights(batch, cfg, value, None if v_obs is None else v_obs.detach())  # 2. weigh each action
-            actions = torch.as_tensor(batch.actions[batch.mask], device=device)
-            loss = -(policy(obs).log_prob(actions) * adv.to(device, torch.float32)).mean()  # 3. surrogate
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            value_loss = float("nan")
-            targets = None if targets is None else targets.to(device, torch.float32)
-            for k in range(cfg.value_steps if value is not None else 0):  # 4. fit the baseline
-                value_loss_t = (((v_obs if k == 0 else value(obs)) - targets) ** 2).mean()
-                value_opt.zero_grad()
-                value_loss_t.backward()
-                value_opt.step()
-                value_loss = float(value_loss_t.detach())
-            hist.episode_returns += batch.episode_returns.tolist()  # 5. record
-            hist.episode_steps += batch.episode_end_steps.tolist()
-            hist.update_steps.append(collector.total_steps)
-            hist.policy_loss.append(float(loss.detach()))
-            hist.value_loss.append(value_loss)
-            hist.wall_time.append(time.perf_counter() - start)
-            bar.update(collector.total_steps - bar.n)
-            bar.set_postfix(ret=np.mean(hist.episode_returns[-cfg.solve_window:]))
-            if hist.solved_at_step is None and threshold is not None:
-                hist.solved_at_step = solve_point(hist.episode_returns, hist.episode_steps, threshold, cfg.solve_window)
-                if hist.solved_at_step is not None:
-                    hist.solved_at_time = hist.wall_time[-1]
-                    if cfg.stop_when_solved:
-                        break
+        yield bar
     finally:
         bar.close()
-        envs.close()
-        torch.set_num_threads(threads)
-    return policy, hist

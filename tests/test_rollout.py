@@ -137,3 +137,38 @@ def test_steps_per_env_runs_whole_episodes_until_each_env_has_k_steps():
         ends = np.flatnonzero(b.terminated[n] | b.truncated[n])
         assert (np.cumsum(b.mask[n])[ends[:-1]] < 60).all()  # a new episode starts only below 60 steps
     assert b.episode_lengths.sum() == b.mask.sum() and len(b.episode_returns) == (b.terminated | b.truncated).sum()
+
+
+def plain_episode_time(mask_row, end_row, carried=0):
+    """Step index within its episode, one step at a time (only where mask_row)."""
+    out, t = np.zeros(len(mask_row), dtype=np.int64), carried
+    for k, (real, end) in enumerate(zip(mask_row, end_row)):
+        if real:
+            out[k], t = t, (0 if end else t + 1)
+    return out
+
+
+def test_episode_time_and_simulated_steps_by_hand():
+    c = VectorCollector(make_vec_env("CartPole-v1", 3, max_episode_steps=LIMIT), seed=4)
+    sample = lambda obs, rng: rng.integers(0, 2, size=len(obs))  # noqa: E731
+    batches = [c.episodes(sample, steps_per_env=50), c.segment(sample, 17), c.segment(sample, 23)]
+    carried = np.zeros(3, dtype=np.int64)
+    for b in batches:
+        for n in range(3):
+            want = plain_episode_time(b.mask[n], b.episode_end[n], carried[n])
+            np.testing.assert_array_equal(b.time[n][b.mask[n]], want[b.mask[n]])
+            ends = np.flatnonzero(b.episode_end[n])
+            real = np.flatnonzero(b.mask[n])
+            carried[n] = want[real[-1]] + 1 if not len(ends) or ends[-1] < real[-1] else 0
+    assert c.simulated_steps == sum(b.mask.size for b in batches) > c.total_steps
+
+
+def test_evaluate_is_reproducible_and_separate():
+    from pglib.rollout import evaluate
+
+    act = lambda obs: (obs[:, 2] > 0).astype(np.int64)  # noqa: E731  (lean with the pole)
+    first, second = evaluate(act, "CartPole-v1", 5, seed=3), evaluate(act, "CartPole-v1", 5, seed=3)
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (5,) and (first >= 1).all()
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate(act, "CartPole-v1", 0)
