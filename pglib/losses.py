@@ -89,7 +89,8 @@ def _check_logp(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must hold log-probabilities (<= 0); the largest is {x.detach().max().item():.4g}")
 
 
-def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory") -> torch.Tensor:
+def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
+                   density: bool = False) -> torch.Tensor:
     r"""The on-policy surrogate loss :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t`, reduced by ``reduction``.
 
     Its gradient with the reduction ``"trajectory"`` is minus the REINFORCE estimate
@@ -97,6 +98,8 @@ def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory") -
 
     Shapes: ``logp`` ``[..., T]``, ``advantages`` ``[..., T]``, ``mask`` bool ``[..., T]`` or None;
     returns a scalar (``"trajectory"``, ``"mean"``) or ``[..., T]`` (``"none"``).
+    ``density=True``: ``logp`` are log-densities of continuous actions, which may be positive, so
+    the check that they are <= 0 is skipped.
 
     Example::
 
@@ -106,7 +109,8 @@ def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory") -
     logp = _as_tensor(logp, "logp")
     adv = _as_tensor(advantages, "advantages", like=logp).detach()
     _check_same_shape(logp, "logp", advantages=adv)
-    _check_logp(logp, "logp")
+    if not density:
+        _check_logp(logp, "logp")
     return _reduce(-logp * adv, _mask(mask, logp), reduction)
 
 
