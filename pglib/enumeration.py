@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import torch
 
+from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
+
+__all__ = ["Enumeration", "all_trajectories"]
+
+#: bytes held per (trajectory, step) of an enumeration: states, actions (8 each), rewards (8), mask (1)
+_BYTES_PER_STEP = 25
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Enumeration:
         """The same trajectories as a :class:`pglib.sampling.Trajectories` batch (for the estimators)."""
         from pglib.sampling import Trajectories
 
-        return Trajectories(self.states, self.actions, self.rewards, self.mask)
+        return Trajectories._trusted(self.states, self.actions, self.rewards, self.mask)
 
     def __len__(self) -> int:
         return self.prob.shape[0]
@@ -62,10 +68,10 @@ class Enumeration:
 
 
 def _check_values(values, m: int) -> torch.Tensor:
-    values = torch.as_tensor(values)
-    if values.ndim < 1 or values.shape[0] != m:
+    values = validate.floats(values, "values", min_ndim=1)
+    if values.shape[0] != m:
         raise ValueError(f"values must have one row per trajectory, shape [M={m}, ...]; got {tuple(values.shape)}")
-    return values.to(DTYPE)
+    return values
 
 
 def all_trajectories(mdp: TabularMDP, logits, horizon: int | None = None,
@@ -82,10 +88,11 @@ def all_trajectories(mdp: TabularMDP, logits, horizon: int | None = None,
         >>> e.actions.tolist(), e.prob.tolist()
         ([[0], [1]], [0.5, 0.5])
     """
-    T = horizon if horizon is not None else mdp.horizon
-    if T is None or int(T) != T or T < 1:
-        raise ValueError(f"horizon must be a positive integer (or the MDP's finite horizon); got {T!r}")
-    T = int(T)
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
+    if horizon is None and mdp.horizon is None:
+        raise ValueError("horizon must be given for an infinite-horizon MDP (mdp.horizon is None)")
+    T = validate.steps(horizon if horizon is not None else mdp.horizon, "horizon")
+    max_trajectories = validate.positive_int(max_trajectories, "max_trajectories")
     with torch.no_grad():
         pi = mdp.policy(logits)
         S, A = mdp.n_states, mdp.n_actions
@@ -105,6 +112,8 @@ def all_trajectories(mdp: TabularMDP, logits, horizon: int | None = None,
             if len(path) > max_trajectories:
                 raise ValueError(f"the enumeration would hold {len(path)} > max_trajectories={max_trajectories} "
                                  "paths; use a shorter horizon or a smaller MDP")
+            validate.memory(validate.nbytes(len(path), T, itemsize=_BYTES_PER_STEP),
+                            f"enumerating {len(path)} trajectories of {T} steps")
             prob = prob[path] * w[path, a, s2]
             states = [x[path] for x in states] + [s[path]]
             actions = [x[path] for x in actions] + [a]

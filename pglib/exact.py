@@ -17,24 +17,36 @@ from __future__ import annotations
 
 import torch
 
+from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
+
+__all__ = ["time_q_values", "time_state_values", "state_values", "q_values", "advantages", "objective", "gradient",
+           "time_occupancy", "occupancy", "softmax_score_expectation", "theorem_gradient", "expected_direction"]
+
+
+def _check(mdp, logits) -> torch.Tensor:
+    """The door of every function here: ``mdp`` is a TabularMDP and ``logits`` fit it (float64)."""
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
+    return mdp.check_logits(logits)
 
 
 def _pieces(mdp: TabularMDP, logits) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(pi [S,A], P_pi [S,S], r_pi [S])."""
-    pi = mdp.policy(logits)
+    pi = torch.softmax(_check(mdp, logits), -1)
     P_pi = torch.einsum("sa,sat->st", pi, mdp.transitions)
     r_pi = (pi * mdp.rewards).sum(-1)
     return pi, P_pi, r_pi
 
 
 def _need_finite(mdp: TabularMDP, what: str) -> int:
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if mdp.horizon is None:
         raise ValueError(f"{what} needs a finite horizon; this MDP has horizon=None (use mdp.with_(horizon=T))")
     return mdp.horizon
 
 
 def _need_infinite(mdp: TabularMDP, what: str) -> None:
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if mdp.horizon is not None:
         raise ValueError(f"{what} is the discounted infinite-horizon form; this MDP has horizon={mdp.horizon} "
                          "(use mdp.with_(horizon=None) with gamma < 1)")
@@ -43,7 +55,7 @@ def _need_infinite(mdp: TabularMDP, what: str) -> None:
 def time_q_values(mdp: TabularMDP, logits) -> torch.Tensor:
     """Time-indexed action values ``Q_t(s, a)``, shape ``[T, S, A]`` (finite horizon)."""
     T = _need_finite(mdp, "time_q_values")
-    pi = mdp.policy(logits)
+    pi = torch.softmax(_check(mdp, logits), -1)
     V_next = torch.zeros(mdp.n_states, dtype=DTYPE)
     Qs = []
     for _ in range(T):  # backward in time: t = T-1, ..., 0
@@ -55,11 +67,13 @@ def time_q_values(mdp: TabularMDP, logits) -> torch.Tensor:
 
 def time_state_values(mdp: TabularMDP, logits) -> torch.Tensor:
     """Time-indexed state values ``V_t(s)``, shape ``[T, S]`` (finite horizon)."""
-    return (mdp.policy(logits)[None] * time_q_values(mdp, logits)).sum(-1)
+    pi = torch.softmax(_check(mdp, logits), -1)
+    return (pi[None] * time_q_values(mdp, logits)).sum(-1)
 
 
 def state_values(mdp: TabularMDP, logits) -> torch.Tensor:
     """State values ``V(s)``, shape ``[S]``: the infinite-horizon solution, or ``V_0`` for a finite horizon."""
+    _check(mdp, logits)
     if mdp.horizon is not None:
         return time_state_values(mdp, logits)[0]
     _, P_pi, r_pi = _pieces(mdp, logits)
@@ -69,6 +83,7 @@ def state_values(mdp: TabularMDP, logits) -> torch.Tensor:
 
 def q_values(mdp: TabularMDP, logits) -> torch.Tensor:
     """Action values ``Q(s, a)``, shape ``[S, A]`` (``Q_0`` for a finite horizon)."""
+    _check(mdp, logits)
     if mdp.horizon is not None:
         return time_q_values(mdp, logits)[0]
     V = state_values(mdp, logits)
@@ -77,19 +92,20 @@ def q_values(mdp: TabularMDP, logits) -> torch.Tensor:
 
 def advantages(mdp: TabularMDP, logits) -> torch.Tensor:
     """Advantages ``A(s, a) = Q(s, a) - V(s)``, shape ``[S, A]`` (time 0 for a finite horizon)."""
-    pi = mdp.policy(logits)
+    pi = torch.softmax(_check(mdp, logits), -1)
     Q = q_values(mdp, logits)
     return Q - (pi * Q).sum(-1, keepdim=True)
 
 
 def objective(mdp: TabularMDP, logits) -> torch.Tensor:
     r"""The expected discounted return :math:`J(\theta) = \mu_0^\top V`, a differentiable scalar."""
-    return mdp.initial @ state_values(mdp, logits)
+    V = state_values(mdp, logits)
+    return mdp.initial @ V
 
 
 def gradient(mdp: TabularMDP, logits) -> torch.Tensor:
     """``dJ/dlogits`` by automatic differentiation of :func:`objective`, shape ``[S, A]``."""
-    theta = mdp.check_logits(logits).detach().clone().requires_grad_(True)
+    theta = _check(mdp, logits).detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(objective(mdp, theta), theta)
     return grad
 
@@ -99,10 +115,15 @@ def time_occupancy(mdp: TabularMDP, logits, horizon: int | None = None) -> torch
 
     ``horizon`` defaults to ``mdp.horizon``; it is required for an infinite-horizon MDP.
     """
-    T = horizon if horizon is not None else _need_finite(mdp, "time_occupancy without a horizon argument")
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
+    if horizon is None:
+        T = _need_finite(mdp, "time_occupancy without a horizon argument")
+    else:
+        T = validate.steps(horizon, "horizon")
+        validate.memory(validate.nbytes(T, mdp.n_states), f"time_occupancy over {T} steps")
     _, P_pi, _ = _pieces(mdp, logits)
     p, out = mdp.initial, []
-    for _ in range(int(T)):
+    for _ in range(T):
         out.append(p)
         p = p @ P_pi
     return torch.stack(out)
@@ -115,6 +136,7 @@ def occupancy(mdp: TabularMDP, logits) -> torch.Tensor:
     Finite horizon: :math:`d \propto \sum_{t<T} \gamma^t p_t`, normalized by :math:`\sum_{t<T}\gamma^t`.
     The unnormalized occupancy is ``d / (1 - gamma)`` (infinite horizon).
     """
+    _check(mdp, logits)
     if mdp.horizon is not None:
         p = time_occupancy(mdp, logits)
         w = mdp.gamma ** torch.arange(mdp.horizon, dtype=DTYPE)
@@ -130,7 +152,21 @@ def softmax_score_expectation(pi: torch.Tensor, weights: torch.Tensor) -> torch.
     With :math:`\partial \log\pi(a|s) / \partial\theta_{s,b} = 1[a=b] - \pi(b|s)` this is
     :math:`\pi(b|s)\,(w(s,b) - \sum_a \pi(a|s) w(s,a))`.
     """
+    pi, weights = _check_policy_weights(pi, weights)
     return pi * (weights - (pi * weights).sum(-1, keepdim=True))
+
+
+def _check_policy_weights(pi, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    pi = validate.floats(pi, "pi", min_ndim=1)
+    validate.distribution(pi, "pi", "rows (the last axis)")
+    weights = validate.floats(weights, "weights", min_ndim=1)
+    try:
+        torch.broadcast_shapes(pi.shape, weights.shape)
+    except RuntimeError:
+        raise ValueError(f"weights must broadcast with pi {tuple(pi.shape)}; got {tuple(weights.shape)}") from None
+    if weights.shape[-1] != pi.shape[-1]:
+        raise ValueError(f"weights must have one entry per action, [..., {pi.shape[-1]}]; got {tuple(weights.shape)}")
+    return pi, weights
 
 
 def theorem_gradient(mdp: TabularMDP, logits) -> torch.Tensor:
@@ -157,6 +193,7 @@ def expected_direction(mdp: TabularMDP, logits, discount_score: bool = True) -> 
     gradient of any objective when gamma < 1; Thomas 2014; Nota & Thomas 2020).
     """
     T = _need_finite(mdp, "expected_direction")
+    discount_score = validate.flag(discount_score, "discount_score")
     with torch.no_grad():
         pi = mdp.policy(logits)
         p, Q = time_occupancy(mdp, logits), time_q_values(mdp, logits)

@@ -21,30 +21,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglib.returns import check_gamma
+from pglib import validate
+
+__all__ = ["DTYPE", "TabularMDP", "TabularEnv", "as_float64", "bandit", "chain", "two_state", "random_mdp",
+           "short_corridor"]
 
 DTYPE = torch.float64
-_ATOL = 1e-8
 
 
 def as_float64(x, name: str) -> torch.Tensor:
-    """``x`` (array-like or tensor) as a float64 tensor; ``ValueError`` naming ``name`` if it has NaN/inf."""
-    try:
-        t = torch.as_tensor(x).to(DTYPE) if not isinstance(x, torch.Tensor) else x.to(DTYPE)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}: {e}") from None
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
-    return t
-
-
-def _check_distribution(p: torch.Tensor, name: str, axis_text: str) -> None:
-    if (p < -_ATOL).any():
-        raise ValueError(f"{name} has negative probabilities (min {p.min().item():.3g}); expected entries >= 0")
-    sums = p.sum(-1)
-    worst = (sums - 1).abs().max().item()
-    if worst > 1e-6:
-        raise ValueError(f"{name} {axis_text} must sum to 1; the worst sums to {1 + worst:.6g} (off by {worst:.3g})")
+    """``x`` (array-like or tensor) as a finite float64 tensor (see :func:`pglib.validate.floats`)."""
+    return validate.floats(x, name)
 
 
 class TabularMDP:
@@ -79,19 +66,20 @@ class TabularMDP:
         state_names: Sequence[str] | None = None,
         action_names: Sequence[str] | None = None,
     ) -> None:
-        P = as_float64(transitions, "transitions")
-        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+        # copies: the caller's tensors can change afterwards without changing this MDP
+        P = validate.floats(transitions, "transitions", ndim=3, copy=True)
+        if P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
             raise ValueError(f"transitions must have shape [S, A, S] with S, A >= 1; got {tuple(P.shape)}")
         S, A = P.shape[0], P.shape[1]
-        _check_distribution(P, "transitions", "rows P[s, a, :]")
-        R = as_float64(rewards, "rewards")
+        validate.distribution(P, "transitions", "rows P[s, a, :]")
+        R = validate.floats(rewards, "rewards", copy=True)
         if tuple(R.shape) != (S, A):
             raise ValueError(f"rewards must have shape [S, A] = [{S}, {A}] to match transitions; got {tuple(R.shape)}")
-        mu0 = as_float64(initial, "initial")
+        mu0 = validate.floats(initial, "initial", copy=True)
         if tuple(mu0.shape) != (S,):
             raise ValueError(f"initial must have shape [S] = [{S}]; got {tuple(mu0.shape)}")
-        _check_distribution(mu0, "initial", "entries")
-        gamma = check_gamma(gamma)
+        validate.distribution(mu0, "initial", "entries")
+        gamma = validate.gamma(gamma)
         if horizon is None:
             if gamma >= 1.0:
                 raise ValueError(
@@ -99,22 +87,22 @@ class TabularMDP:
                     "give a finite horizon to use gamma=1"
                 )
         else:
-            if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-                raise ValueError(f"horizon must be a positive integer or None, got {horizon!r}")
-            horizon = int(horizon)
+            horizon = validate.steps(horizon, "horizon")
         if terminal is None:
             term = torch.zeros(S, dtype=torch.bool)
         else:
-            term = torch.as_tensor(terminal, dtype=torch.bool)
-            if tuple(term.shape) != (S,):
-                raise ValueError(f"terminal must be a boolean mask of shape [S] = [{S}]; got {tuple(term.shape)}")
+            term = validate.mask(terminal, "terminal", shape=(S,)).clone()
             for s in torch.nonzero(term).flatten().tolist():
                 if not torch.allclose(P[s, :, s], torch.ones(A, dtype=DTYPE), atol=1e-9):
                     raise ValueError(f"terminal state {s} must be absorbing: P[{s}, a, {s}] = 1 for every action")
                 if R[s].abs().max() > 0:
                     raise ValueError(f"terminal state {s} must have zero reward; got rewards {R[s].tolist()}")
         for label, names, n in (("state_names", state_names, S), ("action_names", action_names, A)):
-            if names is not None and len(names) != n:
+            if names is None:
+                continue
+            if isinstance(names, str) or not all(isinstance(x, str) for x in names):
+                raise TypeError(f"{label} must be a sequence of {n} strings; got {validate.describe(names)}")
+            if len(names) != n:
                 raise ValueError(f"{label} must have {n} entries, got {len(names)}")
         self.transitions, self.rewards, self.initial, self.terminal = P, R, mu0, term
         self.gamma, self.horizon = gamma, horizon
@@ -135,15 +123,7 @@ class TabularMDP:
 
     def check_logits(self, logits) -> torch.Tensor:
         """Validate softmax-policy logits ``[S, A]`` and return them as float64 (differentiable)."""
-        if not isinstance(logits, torch.Tensor):
-            logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-        if tuple(logits.shape) != (self.n_states, self.n_actions):
-            raise ValueError(
-                f"logits must have shape [S, A] = [{self.n_states}, {self.n_actions}]; got {tuple(logits.shape)}"
-            )
-        if not torch.isfinite(logits.detach()).all():
-            raise ValueError("logits contain NaN or infinite values; expected finite numbers")
-        return logits.to(DTYPE)
+        return validate.mdp_logits(self, logits)
 
     def policy(self, logits) -> torch.Tensor:
         """Softmax policy ``pi[s, a]`` from logits ``[S, A]`` (differentiable)."""
@@ -176,7 +156,7 @@ class TabularEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, mdp: TabularMDP) -> None:
-        self.mdp = mdp
+        self.mdp = validate.instance(mdp, "mdp", TabularMDP)
         self.observation_space = gym.spaces.Discrete(mdp.n_states)
         self.action_space = gym.spaces.Discrete(mdp.n_actions)
         self._P = mdp.transitions.numpy()
@@ -193,9 +173,8 @@ class TabularEnv(gym.Env):
         return self._state, {}
 
     def step(self, action):
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be an integer in [0, {self.mdp.n_actions}); got {action!r}")
-        s, a = self._state, int(action)
+        a = validate.nonnegative_int(action, "action", maximum=self.mdp.n_actions - 1)
+        s = self._state
         reward = float(self._R[s, a])
         self._state = int(self.np_random.choice(self.mdp.n_states, p=self._P[s, a]))
         self._t += 1
@@ -208,8 +187,8 @@ class TabularEnv(gym.Env):
 
 def bandit(means: Sequence[float] = (1.0, 0.8, 0.2), gamma: float = 1.0) -> TabularMDP:
     """A one-step multi-armed bandit: one state, ``len(means)`` arms, reward ``means[a]``, horizon 1."""
-    means = as_float64(means, "means")
-    if means.ndim != 1 or means.numel() < 2:
+    means = validate.floats(means, "means", ndim=1)
+    if means.numel() < 2:
         raise ValueError(f"means must be a 1-D sequence with at least 2 arms; got shape {tuple(means.shape)}")
     A = means.numel()
     return TabularMDP(torch.ones(1, A, 1, dtype=DTYPE), means[None, :], torch.ones(1, dtype=DTYPE), gamma=gamma,
@@ -221,11 +200,10 @@ def chain(n_states: int = 5, slip: float = 0.1, gamma: float = 0.9, horizon: int
     """A chain with a trap: ``left`` (action 0) and ``right`` (action 1) move one state, slipping the
     other way with probability ``slip``. Taking ``left`` at the left end pays a small
     ``left_reward``; taking ``right`` at the right end pays ``right_reward``. Start at the left end."""
-    if int(n_states) != n_states or n_states < 2:
-        raise ValueError(f"n_states must be an integer >= 2, got {n_states!r}")
-    if not 0.0 <= slip <= 1.0:
-        raise ValueError(f"slip must be a probability in [0, 1], got {slip!r}")
-    S = int(n_states)
+    S = validate.positive_int(n_states, "n_states", minimum=2)
+    slip = validate.probability(slip, "slip")
+    left_reward, right_reward = validate.real(left_reward, "left_reward"), validate.real(right_reward, "right_reward")
+    validate.memory(validate.nbytes(S, 2, S), f"chain(n_states={S}) (transitions [S, 2, S])")
     P = torch.zeros(S, 2, S, dtype=DTYPE)
     for s in range(S):
         left, right = max(s - 1, 0), min(s + 1, S - 1)
@@ -256,11 +234,11 @@ def random_mdp(n_states: int = 5, n_actions: int = 3, seed: int = 0, gamma: floa
                horizon: int | None = None, concentration: float = 1.0) -> TabularMDP:
     """A random MDP: transition rows from a Dirichlet(``concentration``), rewards uniform in [0, 1),
     initial distribution from a Dirichlet(1). Reproducible from ``seed``."""
-    if int(n_states) != n_states or n_states < 1 or int(n_actions) != n_actions or n_actions < 1:
-        raise ValueError(f"n_states and n_actions must be positive integers, got {n_states!r}, {n_actions!r}")
-    if concentration <= 0:
-        raise ValueError(f"concentration must be > 0, got {concentration!r}")
-    rng = np.random.default_rng(seed)
+    n_states, n_actions = validate.positive_int(n_states, "n_states"), validate.positive_int(n_actions, "n_actions")
+    concentration = validate.real(concentration, "concentration", low=0.0, low_open=True)
+    validate.memory(validate.nbytes(n_states, n_actions, n_states),
+                    f"random_mdp(n_states={n_states}, n_actions={n_actions}) (transitions [S, A, S])")
+    rng = np.random.default_rng(validate.seed(seed))
     P = rng.dirichlet(np.full(n_states, concentration), size=(n_states, n_actions))
     R = rng.uniform(0.0, 1.0, size=(n_states, n_actions))
     mu0 = rng.dirichlet(np.ones(n_states))

@@ -7,34 +7,21 @@ Positions after an episode has ended must hold reward 0 (the samplers do this).
 
 from __future__ import annotations
 
-import math
 from typing import TypeVar
 
 import numpy as np
 import torch
 
+from pglib import validate
+
+__all__ = ["check_gamma", "reward_to_go", "total_return", "discount_weights", "reward_to_go_episodic", "gae"]
+
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def check_gamma(gamma: float, name: str = "gamma") -> float:
-    """Return ``gamma`` as a float, or raise ``ValueError`` unless it lies in [0, 1]."""
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {gamma!r}") from None
-    if not (0.0 <= g <= 1.0) or math.isnan(g):
-        raise ValueError(f"{name} must lie in [0, 1], got {gamma!r}")
-    return g
-
-
-def _check_rewards(rewards: Array) -> None:
-    if rewards.ndim < 1:
-        raise ValueError(
-            f"rewards must have a time axis as its last dimension, shape [..., T]; got a scalar of shape {tuple(rewards.shape)}"
-        )
-    bad = torch.isnan(rewards).any() if isinstance(rewards, torch.Tensor) else np.isnan(rewards).any()
-    if bad:
-        raise ValueError("rewards contain NaN; expected finite rewards (mask ended steps with 0, not NaN)")
+    """Return ``gamma`` as a float in [0, 1], or raise (see :func:`pglib.validate.gamma`)."""
+    return validate.gamma(gamma, name)
 
 
 def reward_to_go(rewards: Array, gamma: float) -> Array:
@@ -46,11 +33,8 @@ def reward_to_go(rewards: Array, gamma: float) -> Array:
 
     Example: ``reward_to_go([x0, x1, x2], g) == [x0 + g*x1 + g**2*x2, x1 + g*x2, x2]``.
     """
-    if not isinstance(rewards, (np.ndarray, torch.Tensor)):
-        rewards = np.asarray(rewards, dtype=np.float64)
-    gamma = check_gamma(gamma)
-    _check_rewards(rewards)
-    out = rewards.clone() if isinstance(rewards, torch.Tensor) else np.array(rewards, dtype=np.result_type(rewards, np.float64))
+    gamma = validate.gamma(gamma)
+    out = validate.float_array(rewards, "rewards", min_ndim=1)  # a float copy: ints become float64
     # A loop over time (not over trajectories): G_t = r_t + gamma * G_{t+1}.
     for t in range(out.shape[-1] - 2, -1, -1):
         out[..., t] = out[..., t] + gamma * out[..., t + 1]
@@ -67,10 +51,11 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
 
     ``gamma = 0`` gives ``[1, 0, 0, ...]`` (the convention :math:`0^0 = 1`).
     """
-    gamma = check_gamma(gamma)
-    if int(horizon) != horizon or horizon < 0:
-        raise ValueError(f"horizon must be a non-negative integer, got {horizon!r}")
-    w = np.array([gamma**t for t in range(int(horizon))], dtype=np.float64)
+    gamma = validate.gamma(gamma)
+    horizon = validate.steps(horizon, "horizon", minimum=0)
+    if like is not None and not isinstance(like, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"like must be None, a numpy array or a torch tensor; got {type(like).__name__}")
+    w = np.array([gamma**t for t in range(horizon)], dtype=np.float64)
     if isinstance(like, torch.Tensor):
         return torch.as_tensor(w, dtype=like.dtype if like.is_floating_point() else torch.float64, device=like.device)
     return w
@@ -83,31 +68,14 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
 
 def _as_float_flags(flags, like: Array, name: str) -> Array:
     """Boolean flags ``[..., T]`` as 0./1. in the float type (and library) of ``like``."""
+    f = validate.mask(flags, name, shape=tuple(like.shape))
     if isinstance(like, torch.Tensor):
-        f = torch.as_tensor(flags, device=like.device)
-        out = f.to(like.dtype)
-    else:
-        f = np.asarray(flags)
-        out = f.astype(like.dtype)
-    if tuple(f.shape) != tuple(like.shape):
-        raise ValueError(f"{name} must have the shape of rewards {tuple(like.shape)}, got {tuple(f.shape)}")
-    if f.dtype not in (bool, np.bool_, torch.bool):
-        raise ValueError(f"{name} must be boolean, got dtype {f.dtype}")
-    return out
+        return f.to(device=like.device, dtype=like.dtype)
+    return f.numpy().astype(like.dtype)
 
 
-def _float_copy(x: Array, name: str) -> Array:
-    if not isinstance(x, (np.ndarray, torch.Tensor)):
-        x = np.asarray(x, dtype=np.float64)
-    if x.ndim < 1:
-        raise ValueError(f"{name} must have a time axis as its last dimension, shape [..., T]; got shape {tuple(x.shape)}")
-    if isinstance(x, torch.Tensor):
-        if torch.isnan(x).any():
-            raise ValueError(f"{name} contain NaN; expected finite values")
-        return x.clone() if x.is_floating_point() else x.to(torch.float64)
-    if np.isnan(x).any():
-        raise ValueError(f"{name} contain NaN; expected finite values")
-    return np.array(x, dtype=np.result_type(x, np.float64))
+def _float_copy(x, name: str) -> Array:
+    return validate.float_array(x, name, min_ndim=1)
 
 
 def reward_to_go_episodic(
@@ -141,7 +109,7 @@ def reward_to_go_episodic(
     Example: rewards ``[1, 1, 1, 1]``, terminated after step 1, gamma ``g``, no bootstrap:
     ``[1 + g, 1, 1 + g, 1]``.
     """
-    gamma = check_gamma(gamma)
+    gamma = validate.gamma(gamma)
     out = _float_copy(rewards, "rewards")
     term = _as_float_flags(terminated, out, "terminated")
     trunc = _as_float_flags(truncated, out, "truncated")
@@ -194,8 +162,8 @@ def gae(
     Example (one step, not terminal): ``gae([r], [v], [v1], [False], [False], g, l)`` is
     ``([r + g*v1 - v], [r + g*v1])``.
     """
-    gamma = check_gamma(gamma)
-    lam = check_gamma(lam, "lam")
+    gamma = validate.gamma(gamma)
+    lam = validate.gamma(lam, "lam")
     r = _float_copy(rewards, "rewards")
     v = _float_copy(values, "values")
     nv = _float_copy(next_values, "next_values")

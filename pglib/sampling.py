@@ -31,8 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 
+from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
 
 __all__ = ["Trajectories", "sample_trajectories", "iter_trajectories", "inverse_cdf_table", "make_generator"]
@@ -67,25 +69,47 @@ class Trajectories:
     n_actions: int | None = None
 
     def __post_init__(self) -> None:
-        # hand-built batches may pass lists; tensors must already have the right dtype
-        for name, dtype in (("states", torch.long), ("actions", torch.long), ("rewards", DTYPE), ("mask", torch.bool),
-                            ("logp", DTYPE)):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, torch.Tensor):
-                object.__setattr__(self, name, torch.as_tensor(value, dtype=dtype))
-        shape = tuple(self.states.shape)
-        if len(shape) != 2:
-            raise ValueError(f"states must have shape [N, T]; got {shape}")
-        for name in ("actions", "rewards", "mask") + (("logp",) if self.logp is not None else ()):
-            got = tuple(getattr(self, name).shape)
-            if got != shape:
-                raise ValueError(f"{name} must have the shape of states {shape}; got {got}")
-        if self.states.dtype != torch.long or self.actions.dtype != torch.long:
-            raise ValueError(f"states and actions must be torch.long; got {self.states.dtype}, {self.actions.dtype}")
-        if self.mask.dtype != torch.bool:
-            raise ValueError(f"mask must be torch.bool; got {self.mask.dtype}")
-        if self.rewards.dtype != DTYPE:
-            raise ValueError(f"rewards must be float64; got {self.rewards.dtype}")
+        # A hand-built batch is validated and copied (the caller keeps no handle on it); the
+        # sampler builds its batches with _trusted, skipping both.
+        states = validate.integers(self.states, "states", ndim=2, copy=True)
+        shape = tuple(states.shape)
+        actions = validate.integers(self.actions, "actions", copy=True)
+        rewards = validate.floats(self.rewards, "rewards", copy=True)
+        mask = validate.mask(self.mask, "mask").clone()
+        logp = None if self.logp is None else validate.floats(self.logp, "logp", copy=True)
+        validate.same_shape("states", states, actions=actions, rewards=rewards, mask=mask,
+                            **({} if logp is None else {"logp": logp}))
+        if logp is not None and bool((logp[mask] > 1e-12).any()):
+            raise ValueError(f"logp must hold log-probabilities (<= 0); the largest is {logp[mask].max().item():.4g}")
+        if (self.n_states is None) != (self.n_actions is None):
+            raise ValueError("give both n_states and n_actions, or neither")
+        if self.n_states is not None:
+            S = validate.positive_int(self.n_states, "n_states")
+            A = validate.positive_int(self.n_actions, "n_actions")
+            validate.integers(states, "states", high=S)
+            validate.integers(actions, "actions", high=A)
+            object.__setattr__(self, "n_states", S)
+            object.__setattr__(self, "n_actions", A)
+        for name, value in (("states", states), ("actions", actions), ("rewards", rewards), ("mask", mask),
+                            ("logp", logp)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _trusted(cls, states, actions, rewards, mask, logp=None, n_states=None, n_actions=None) -> "Trajectories":
+        """A batch from pglib's own samplers: fields known to be valid, not copied or checked again."""
+        self = object.__new__(cls)
+        for name, value in (("states", states), ("actions", actions), ("rewards", rewards), ("mask", mask),
+                            ("logp", logp), ("n_states", n_states), ("n_actions", n_actions)):
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def masked_rewards(self) -> torch.Tensor:
+        """``rewards`` with 0 at every masked step (what the estimators use: a value stored at a
+        masked step never leaks into an estimate)."""
+        if bool(self.mask.all()):
+            return self.rewards
+        return torch.where(self.mask, self.rewards, torch.zeros((), dtype=DTYPE))
 
     @property
     def n(self) -> int:
@@ -104,21 +128,32 @@ class Trajectories:
 
     def __getitem__(self, index) -> "Trajectories":
         """A sub-batch, e.g. ``traj[:100]`` (indexes the trajectory axis)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+        if isinstance(index, (bool, np.bool_)) or isinstance(index, (str, float)):
+            raise TypeError(f"index must be an integer, a slice or an index tensor; got {validate.describe(index)}")
+        if isinstance(index, (int, np.integer)):
+            i = int(index)
+            if not -self.n <= i < self.n:
+                raise IndexError(f"index {i} is out of range for a batch of {self.n} trajectories")
+            i %= self.n
+            index = slice(i, i + 1)
         pick = lambda x: None if x is None else x[index]  # noqa: E731
-        return Trajectories(pick(self.states), pick(self.actions), pick(self.rewards), pick(self.mask), pick(self.logp),
-                            self.n_states, self.n_actions)
+        return Trajectories._trusted(pick(self.states), pick(self.actions), pick(self.rewards), pick(self.mask),
+                                     pick(self.logp), self.n_states, self.n_actions)
 
     @staticmethod
     def concatenate(parts: list["Trajectories"]) -> "Trajectories":
         """Join batches of the same horizon along the trajectory axis."""
-        if not parts:
-            raise ValueError("parts must hold at least one Trajectories batch")
+        if isinstance(parts, Trajectories) or not parts:
+            raise ValueError("parts must be a non-empty list of Trajectories batches")
+        for i, p in enumerate(parts):
+            validate.instance(p, f"parts[{i}]", Trajectories)
+            if p.horizon != parts[0].horizon:
+                raise ValueError(f"parts must share one horizon; parts[0] has T = {parts[0].horizon}, "
+                                 f"parts[{i}] has T = {p.horizon}")
         logp = None if any(p.logp is None for p in parts) else torch.cat([p.logp for p in parts])
-        return Trajectories(torch.cat([p.states for p in parts]), torch.cat([p.actions for p in parts]),
-                            torch.cat([p.rewards for p in parts]), torch.cat([p.mask for p in parts]), logp,
-                            *_common_shape(parts))
+        return Trajectories._trusted(torch.cat([p.states for p in parts]), torch.cat([p.actions for p in parts]),
+                                     torch.cat([p.rewards for p in parts]), torch.cat([p.mask for p in parts]), logp,
+                                     *_common_shape(parts))
 
 
 def _common_shape(parts: list[Trajectories]) -> tuple[int | None, int | None]:
@@ -136,7 +171,8 @@ def inverse_cdf_table(probs: torch.Tensor) -> torch.Tensor:
 
     Example: ``inverse_cdf_table([0.2, 0.8, 0.0]) == [0.2, 1.0, 1.0]``.
     """
-    probs = torch.as_tensor(probs, dtype=DTYPE)
+    probs = validate.floats(probs, "probs", min_ndim=1)
+    validate.distribution(probs, "probs", "rows (the last axis)")
     F = probs.cumsum(-1)
     # mass strictly after k; where it is exactly zero, no later index can be chosen: F = 1
     after = probs.flip(-1).cumsum(-1).flip(-1) - probs
@@ -148,33 +184,21 @@ def make_generator(seed: int | None = None, generator: torch.Generator | None = 
     if generator is not None:
         if seed is not None:
             raise ValueError("give seed or generator, not both")
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        return generator
+        return validate.instance(generator, "generator", torch.Generator, "a torch.Generator")
+    seed = validate.seed(seed)
     g = torch.Generator()
     if seed is None:
         g.seed()
     else:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         g.manual_seed(seed)
     return g
 
 
-def _check_count(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        try:
-            ok = not isinstance(n, bool) and int(n) == n and n >= 1
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
+_check_count = validate.positive_int  # the name pglib.fused imports
 
 
 def _resolve_horizon(mdp: TabularMDP, horizon) -> int:
-    if not isinstance(mdp, TabularMDP):
-        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if horizon is None:
         if mdp.horizon is None:
             raise ValueError(
@@ -182,7 +206,16 @@ def _resolve_horizon(mdp: TabularMDP, horizon) -> int:
                 "length T of the sampled trajectories"
             )
         return mdp.horizon
-    return _check_count(horizon, "horizon")
+    return validate.steps(horizon, "horizon")
+
+
+#: bytes per trajectory step held while sampling: uniforms 2 x 8, states/actions/pairs 3 x 8,
+#: rewards and logp 2 x 8, the mask 1
+_BYTES_PER_STEP = 57
+
+
+def _check_size(n: int, T: int) -> None:
+    validate.memory(validate.nbytes(n, T, itemsize=_BYTES_PER_STEP), f"sampling {n} trajectories of {T} steps")
 
 
 class _Sampler:
@@ -251,7 +284,7 @@ class _Sampler:
             logp.masked_fill_(~mask, 0.0)
         else:
             mask = torch.ones(T, n, dtype=torch.bool)
-        return Trajectories(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
+        return Trajectories._trusted(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
 
 
 def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None, *,
@@ -283,8 +316,9 @@ def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None
         >>> traj.rewards.shape
         torch.Size([1000, 20])
     """
-    n = _check_count(n, "n")
+    n = validate.positive_int(n, "n")
     T = _resolve_horizon(mdp, horizon)
+    _check_size(n, T)
     gen = make_generator(seed, generator)
     return _Sampler(mdp, logits, T).sample(n, gen)
 
@@ -301,11 +335,16 @@ def iter_trajectories(mdp: TabularMDP, logits, n: int, chunk_size: int = 100_000
 
         total = sum(chunk.rewards.sum() for chunk in iter_trajectories(m, logits, 10**6, seed=0))
     """
-    n = _check_count(n, "n")
-    chunk_size = _check_count(chunk_size, "chunk_size")
+    n = validate.positive_int(n, "n")
+    chunk_size = validate.positive_int(chunk_size, "chunk_size")
     T = _resolve_horizon(mdp, horizon)
+    _check_size(min(n, chunk_size), T)
     gen = make_generator(seed, generator)
-    sampler = _Sampler(mdp, logits, T)
+    # checked now, not when the first chunk is asked for
+    return _chunks(_Sampler(mdp, logits, T), n, chunk_size, gen)
+
+
+def _chunks(sampler: _Sampler, n: int, chunk_size: int, gen: torch.Generator) -> Iterator[Trajectories]:
     done = 0
     while done < n:
         m = min(chunk_size, n - done)

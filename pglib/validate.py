@@ -4,11 +4,12 @@ Every public function of pglib checks its arguments at the door with calls into 
 then computes its formula. A refusal is a ``TypeError`` (the argument has the wrong kind: a
 string, a bool, a complex number, a float where an integer is needed) or a ``ValueError`` (the
 right kind, a wrong value: NaN, out of range, a wrong shape, too big), and its message names the
-argument, says what was expected and shows what came::
+argument, says what was expected and shows what came. (The ``TypeError`` is an
+:class:`ArgumentTypeError`, which is a ``ValueError`` too.)::
 
     >>> positive_int(2.5, "n")
     Traceback (most recent call last):
-    TypeError: n must be a positive integer; got 2.5 (float)
+    pglib.validate.ArgumentTypeError: n must be a positive integer; got 2.5 (float)
 
 The rules, once for every module:
 
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "DTYPE", "MEMORY_BUDGET", "MAX_STEPS",
+    "DTYPE", "MEMORY_BUDGET", "MAX_STEPS", "ArgumentTypeError",
     "describe", "floats", "float_array", "integers", "mask", "logits", "mdp_logits",
     "positive_int", "nonnegative_int", "seed", "real", "gamma", "probability", "flag", "one_of",
     "instance", "same_shape", "finite", "distribution", "memory", "nbytes", "steps",
@@ -52,6 +53,14 @@ MEMORY_BUDGET = 4 * 2**30
 MAX_STEPS = 10**6
 
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong kind (a string, a bool, a complex number, a float for an integer ...).
+
+    A ``TypeError``, and also a ``ValueError``, so code that catches pglib's refusals as
+    ``ValueError`` (as it did before this module existed) still catches every one of them.
+    """
 
 
 # ----------------------------------------------------------------------------- messages
@@ -73,8 +82,8 @@ def describe(x: Any) -> str:
     return f"{text} ({type(x).__name__})"
 
 
-def _kind_error(name: str, expected: str, x: Any) -> TypeError:
-    return TypeError(f"{name} must be {expected}; got {describe(x)}")
+def _kind_error(name: str, expected: str, x: Any) -> ArgumentTypeError:
+    return ArgumentTypeError(f"{name} must be {expected}; got {describe(x)}")
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -90,14 +99,14 @@ def _as_tensor(x: Any, name: str, expected: str) -> torch.Tensor:
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError, RuntimeError) as e:
-            raise TypeError(f"{name} must be {expected}; got {describe(x)} ({e})") from None
+            raise ArgumentTypeError(f"{name} must be {expected}; got {describe(x)} ({e})") from None
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be {expected}; got {describe(x)} with elements of dtype {arr.dtype}")
+            raise ArgumentTypeError(f"{name} must be {expected}; got {describe(x)} with elements of dtype {arr.dtype}")
         if arr.dtype.kind == "u" and arr.dtype != np.uint8:
             arr = arr.astype(np.int64)  # torch has no uint16/32/64 arithmetic
         t = torch.from_numpy(np.array(arr, copy=True))
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
-        raise TypeError(f"{name} must be {expected}; got {describe(t if isinstance(x, torch.Tensor) else x)}"
+        raise ArgumentTypeError(f"{name} must be {expected}; got {describe(t if isinstance(x, torch.Tensor) else x)}"
                         + ("" if isinstance(x, torch.Tensor) else f" (elements of dtype {t.dtype})"))
     return t
 
@@ -144,7 +153,7 @@ def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | 
     t = _as_tensor(x, name, "a real-valued array or tensor")
     if not t.is_floating_point():
         if not integers:
-            raise TypeError(f"{name} must be a floating-point tensor; got {describe(x)}")
+            raise ArgumentTypeError(f"{name} must be a floating-point tensor; got {describe(x)}")
         t = t.to(DTYPE)
     elif dtype is not None:
         t = t.to(dtype)
@@ -176,7 +185,7 @@ def integers(x: Any, name: str, *, ndim: int | None = None, shape=None, low: int
     """
     t = _as_tensor(x, name, "an integer array or tensor")
     if t.is_floating_point():
-        raise TypeError(f"{name} must be an integer tensor (indices); got {describe(x)}: floats are not "
+        raise ArgumentTypeError(f"{name} must be an integer tensor (indices); got {describe(x)}: floats are not "
                         "truncated, convert them with .long() if that is what you mean")
     _check_shape(t, name, ndim, None, shape)
     t = t.long()
@@ -200,12 +209,13 @@ def mask(x: Any, name: str = "mask", *, shape=None, nonempty: bool = False) -> t
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be a boolean array or tensor; got {describe(x)} ({e})") from None
+            raise ArgumentTypeError(f"{name} must be a boolean array or tensor; got {describe(x)} ({e})") from None
         t = torch.from_numpy(np.array(arr, copy=True)) if arr.dtype.kind in "biuf" else None
         if t is None:
             raise _kind_error(name, "a boolean array or tensor", x)
     if t.dtype != torch.bool:
-        raise TypeError(f"{name} must be a boolean tensor (True where a step is real); got {describe(x)}")
+        raise ArgumentTypeError(f"{name} must be torch.bool (a boolean mask, True where a step is real); "
+                                f"got {describe(x)}")
     if shape is not None:
         _check_shape(t, name, None, None, tuple(shape))
     if nonempty and not bool(t.any()):
@@ -347,7 +357,7 @@ def instance(x: Any, name: str, cls, what: str | None = None) -> Any:
     """``x`` if ``isinstance(x, cls)``, else a ``TypeError`` saying what was expected."""
     if not isinstance(x, cls):
         expected = what or (cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls))
-        raise TypeError(f"{name} must be {expected}; got {type(x).__name__}")
+        raise ArgumentTypeError(f"{name} must be {expected}; got {type(x).__name__}")
     return x
 
 

@@ -112,7 +112,7 @@ def test_integers_refuses_floats_and_bools_and_indices_past_the_end():
 
 def test_mask_must_be_boolean_and_of_the_right_shape():
     assert v.mask([True, False], shape=(2,)).tolist() == [True, False]
-    with pytest.raises(TypeError, match="mask must be a boolean"):
+    with pytest.raises(TypeError, match="mask must be torch.bool"):
         v.mask([1, 0])
     with pytest.raises(ValueError, match=r"mask must have shape \[3\]"):
         v.mask([True, False], shape=(3,))
