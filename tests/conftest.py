@@ -16,8 +16,9 @@ import pytest
 
 TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = TESTS.parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for _path in (TESTS, ROOT / "tools"):  # tools/ holds the ledger and other book tools
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 # Property-based tests (hypothesis): a quick profile in `make test`, a long one by hand with
 # HYPOTHESIS_PROFILE=long. Both derandomized: the same examples on every run (no flaky builds).

@@ -1,4 +1,6 @@
-"""The claims ledger: registry and notebooks agree in both directions, and the appendix is current."""
+"""The claims ledger: registry and notebooks agree in both directions, the book's false-alarm
+arithmetic holds (every check states its rate; each chapter spends at most 0.1%, the book 1%),
+and the appendix is current."""
 
 import pytest
 
@@ -24,7 +26,7 @@ def test_every_checked_claim_is_registered(entries, found):
     known = {e["id"] for e in entries}
     extra = sorted(set(found) - known)
     assert not extra, (f"checked in a notebook but missing from book/claims.yml: {extra} "
-                       "(python tests/ledger.py --unregistered prints stubs)")
+                       "(python tools/ledger.py --unregistered prints stubs)")
 
 
 def test_registered_chapter_is_the_checking_chapter(entries, found):
@@ -50,4 +52,29 @@ def test_each_chapter_has_a_negative_control(entries):
 
 
 def test_ledger_page_is_current(entries, found):
-    assert ledger.LEDGER.read_text() == ledger.render(entries, found) + "\n", "book/ledger.md is stale: python tests/ledger.py --write"
+    assert ledger.LEDGER.read_text() == ledger.render(entries, found) + "\n", "book/ledger.md is stale: python tools/ledger.py --write"
+
+
+def test_every_check_states_its_fail_rate(found):
+    missing = sorted(cid for cid, f in found.items() if ledger.fail_rate(f) is None)
+    assert not missing, f"claim lines without a record (re-execute the notebook): {missing}"
+
+
+def test_every_no_bias_test_states_its_power(found):
+    weak = sorted(cid for cid, f in found.items() if (f.get("record") or {}).get("kind") == "unbiased"
+                  and f["record"].get("detectable_bias_worst") is None and "nothing varies" not in f["measured"])
+    assert not weak, f"no-bias tests without a detectable bias: {weak}"
+
+
+def test_false_alarm_budget_arithmetic(found):
+    spent = ledger.budget(found)
+    over = {ch: s for ch, s in spent.items() if s > ledger.CHAPTER_BUDGET * (1 + 1e-9)}
+    assert not over, f"chapters over their {ledger.CHAPTER_BUDGET:.1%} budget: {over}"
+    assert sum(spent.values()) <= ledger.BOOK_BUDGET
+    assert len(spent) * ledger.CHAPTER_BUDGET <= ledger.BOOK_BUDGET + 1e-12, "more chapters than budget slots"
+
+
+def test_each_chapter_checks_its_budget(found):
+    chapters = {f["chapter"] for f in found.values()}
+    checked = {f["chapter"] for f in found.values() if (f.get("record") or {}).get("kind") == "budget"}
+    assert chapters == checked, f"chapters without a within_budget check: {sorted(chapters - checked)}"
