@@ -180,7 +180,9 @@ def failure_example() -> str:
     try:
         claims.unbiased("example.wrong_estimator", x, np.zeros(2), alpha=0.001)
     except claims.ClaimFailed as exc:
-        return str(exc)
+        import textwrap
+
+        return "\n".join(textwrap.wrap(str(exc), claims.WIDTH, subsequent_indent="    "))
     finally:
         claims.RECORD.clear()
     raise AssertionError("the failure example did not fail")
