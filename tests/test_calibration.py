@@ -51,3 +51,77 @@ def test_power_against_action_baseline_and_dropped_discount():
           + ", ".join(f"{k} {v}/{seeds}" for k, v in hits.items()))
     for name, k in hits.items():
         assert k >= seeds - 1, (name, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# The committed calibration at the levels the book uses (tools/calibration.py, run by make audit)
+# ---------------------------------------------------------------------------------------------
+
+import json  # noqa: E402
+import math  # noqa: E402
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
+FAMILIES = ("hotelling_softmax", "bonferroni_importance", "variance_ratio", "binomial_interval")
+
+
+def _check(results: dict) -> None:
+    assert results["reps"] >= 10_000 and results["alpha"] == 0.001
+    for family in FAMILIES:
+        assert results[family], family
+    for name, v in results["hotelling_softmax"].items():
+        assert v["alpha_inside"], (name, v["rejections"], v["interval"])
+        assert v["ks_p"] > 1e-3, (name, v["ks_p"])  # uniform p-values
+    for name, v in results["bonferroni_importance"].items():
+        assert v["at_most_alpha"], (name, v["rejections"], v["interval"])  # conservative by design
+    for name, v in results["variance_ratio"].items():
+        assert v["nominal_inside"], (name, v["coverage"], v["interval"])
+    for name, v in results["binomial_interval"].items():
+        assert v["at_least_nominal"], (name, v["coverage"], v["interval"])
+
+
+def test_committed_calibration_covers_every_family_and_meets_its_criteria():
+    _check(json.loads(RESULTS.read_text()))
+
+
+def test_calibration_page_is_current():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import calibration
+
+    results = json.loads(RESULTS.read_text())
+    assert (ROOT / "book" / "calibration.md").read_text() == calibration.page(results), \
+        "book/calibration.md is stale: python tools/calibration.py --render-only"
+
+
+@pytest.mark.slow
+def test_calibration_rerun(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import calibration
+
+    _check(calibration.run(10_000))
+
+
+def test_power_formula_predicts_the_rejection_rate_of_a_near_null_shift():
+    """A shift of exactly the reported 80%-detectable size is rejected about 80% of the time."""
+    m = mdp.two_state(gamma=1.0, horizon=5)
+    logits = torch.tensor([[0.3, -0.2], [-0.6, 0.4]], dtype=torch.float64)
+    grad = exact.gradient(m, logits)
+    n, alpha, seeds = 2000, 0.01, 300
+    reference = stats.unbiasedness_test(
+        estimators.reinforce(sample_trajectories(m, logits, n=20 * n, seed=999), logits, 1.0, weights="return"),
+        grad, alpha)
+    # the detectable bias at n samples: the reference was built from 20n samples, so scale by sqrt(20)
+    size = reference.detectable_bias(grad, 0.8) * math.sqrt(20)
+    shift = size * grad / grad.norm()
+    hits = 0
+    for seed in range(seeds):
+        x = estimators.reinforce(sample_trajectories(m, logits, n=n, seed=seed), logits, 1.0, weights="return")
+        hits += stats.unbiasedness_test(x, grad + shift, alpha).reject  # the estimator is off by -shift
+    low, high = stats.binomial_interval(hits, seeds, 0.99)
+    print(f"\nrejections at the 80%-detectable shift: {hits}/{seeds}, 99% interval [{low:.3f}, {high:.3f}]")
+    assert low <= 0.8 <= high
