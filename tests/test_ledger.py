@@ -78,3 +78,12 @@ def test_each_chapter_checks_its_budget(found):
     chapters = {f["chapter"] for f in found.values()}
     checked = {f["chapter"] for f in found.values() if (f.get("record") or {}).get("kind") == "budget"}
     assert chapters == checked, f"chapters without a within_budget check: {sorted(chapters - checked)}"
+
+
+def test_no_cell_is_meant_to_raise(chapter):
+    """Refusals are claims (claims.raises), so papermill and nbconvert run every notebook."""
+    import notebooks
+
+    name, nb = chapter
+    tagged = [i for i, cell in notebooks.code_cells(nb) if "raises-exception" in notebooks.tags(cell)]
+    assert not tagged, f"{name}: cells {tagged} carry the raises-exception tag; use claims.raises instead"
