@@ -24,19 +24,31 @@ from __future__ import annotations
 
 import torch
 
+from pglib import validate
 from pglib.mdp import DTYPE
 
 __all__ = ["optimal_constant_baseline", "optimal_linear_baseline", "time_state_features", "leave_one_out_mean", "fit_tabular_values", "values_at", "standardize"]
 
 
-def _as_tensor(x, name: str) -> torch.Tensor:
-    try:
-        t = torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{name} must be a numeric array or tensor; got {type(x).__name__}: {e}") from None
-    if t.is_floating_point() and not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
-    return t
+def _check_rows(estimates, scores, weights) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``X [N, *P]``, ``g [N, *P]`` and row weights ``w [N]`` (non-negative; default 1/N)."""
+    X = validate.floats(estimates, "estimates", min_ndim=1)
+    g = validate.floats(scores, "scores", min_ndim=1)
+    if X.shape != g.shape:
+        raise ValueError(f"estimates and scores must have the same shape [N, ...]; got {tuple(X.shape)} and "
+                         f"{tuple(g.shape)}")
+    return X, g, _row_weights(weights, X.shape[0])
+
+
+def _row_weights(weights, n: int) -> torch.Tensor:
+    if n < 1:
+        raise ValueError("estimates must hold at least one row (N >= 1)")
+    if weights is None:
+        return torch.full((n,), 1.0 / n, dtype=DTYPE)
+    w = validate.floats(weights, "weights", shape=(n,), dims="[N]")
+    if bool((w < 0).any()):
+        raise ValueError(f"weights must be non-negative; got minimum {w.min().item():.3g}")
+    return w
 
 
 def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
@@ -72,20 +84,8 @@ def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
         >>> optimal_constant_baseline(g * r[:, None], g).item()
         0.5
     """
-    X = _as_tensor(estimates, "estimates").to(DTYPE)
-    g = _as_tensor(scores, "scores").to(DTYPE)
-    if X.ndim < 1 or X.shape != g.shape:
-        raise ValueError(f"estimates and scores must have the same shape [N, ...]; got {tuple(X.shape)} and "
-                         f"{tuple(g.shape)}")
+    X, g, w = _check_rows(estimates, scores, weights)
     n = X.shape[0]
-    if weights is None:
-        w = torch.full((n,), 1.0 / n, dtype=DTYPE)
-    else:
-        w = _as_tensor(weights, "weights").to(DTYPE)
-        if w.shape != (n,):
-            raise ValueError(f"weights must have shape [N] = [{n}]; got {tuple(w.shape)}")
-        if (w < 0).any():
-            raise ValueError(f"weights must be non-negative; got minimum {w.min().item():.3g}")
     cross = (X * g).reshape(n, -1).sum(-1)
     norm2 = (g * g).reshape(n, -1).sum(-1)
     denominator = (w * norm2).sum()
@@ -118,15 +118,13 @@ def optimal_linear_baseline(estimates, features, weights=None) -> torch.Tensor:
     Returns:
         ``[C]`` float64.
     """
-    X = _as_tensor(estimates, "estimates").to(DTYPE)
-    F = _as_tensor(features, "features").to(DTYPE)
-    if X.ndim < 1 or F.ndim != X.ndim + 1 or F.shape[0] != X.shape[0] or F.shape[2:] != X.shape[1:]:
+    X = validate.floats(estimates, "estimates", min_ndim=1)
+    F = validate.floats(features, "features")
+    if F.ndim != X.ndim + 1 or F.shape[0] != X.shape[0] or F.shape[2:] != X.shape[1:]:
         raise ValueError(f"features must have shape [N, C, *P] for estimates of shape [N, *P] = {tuple(X.shape)}; "
                          f"got {tuple(F.shape)}")
     n, C = X.shape[0], F.shape[1]
-    w = torch.full((n,), 1.0 / n, dtype=DTYPE) if weights is None else _as_tensor(weights, "weights").to(DTYPE)
-    if w.shape != (n,) or (w < 0).any():
-        raise ValueError(f"weights must be non-negative with shape [N] = [{n}]; got shape {tuple(w.shape)}")
+    w = _row_weights(weights, n)
     Xf, Ff = X.reshape(n, -1), F.reshape(n, C, -1)
     gram = torch.einsum("n,ncp,ndp->cd", w, Ff, Ff)
     rhs = torch.einsum("n,ncp,np->c", w, Ff, Xf)
@@ -140,11 +138,14 @@ def time_state_features(logits, traj) -> torch.Tensor:
     (flattened as ``t * S + s``) makes to a reward-to-go estimate (undiscounted score). Use with
     :func:`optimal_linear_baseline` to find the variance-optimal time-and-state baseline.
     """
-    from pglib.estimators import weighted_score_sum
+    from pglib.estimators import _check_logits, _check_traj, weighted_score_sum
 
-    logits = _as_tensor(logits, "logits").to(DTYPE)
+    traj = _check_traj(traj)
+    logits = _check_logits(logits, traj)
     S = logits.shape[0]
     N, T = traj.states.shape
+    validate.memory(validate.nbytes(N, T * S, *logits.shape), f"time_state_features [N, T*S, S, A] = "
+                    f"[{N}, {T * S}, {S}, {logits.shape[1]}]")
     feats = []
     for t in range(T):
         for s in range(S):
@@ -166,31 +167,21 @@ def leave_one_out_mean(values, dim: int = 0) -> torch.Tensor:
 
     Example: ``leave_one_out_mean([1., 2., 6.]) == [4., 3.5, 1.5]``.
     """
-    v = _as_tensor(values, "values")
-    if not v.is_floating_point():
-        v = v.to(DTYPE)
-    if v.ndim == 0:
-        raise ValueError("values must have at least one axis (the batch axis); got a scalar")
+    v = validate.floats(values, "values", dtype=None, min_ndim=1)
+    dim = validate.positive_int(dim, "dim", minimum=-v.ndim, maximum=v.ndim - 1)
     B = v.shape[dim]
     if B < 2:
         raise ValueError(f"values needs at least 2 entries along dim={dim} for a leave-one-out mean; got {B}")
     return (v.sum(dim, keepdim=True) - v) / (B - 1)
 
 
-def _check_batch(states, targets, mask):
-    states = _as_tensor(states, "states")
-    targets = _as_tensor(targets, "targets").to(DTYPE)
-    if states.ndim != 2 or states.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"states must be an integer tensor of shape [N, T]; got {tuple(states.shape)}, {states.dtype}")
-    if targets.shape != states.shape:
-        raise ValueError(f"targets must have the shape of states {tuple(states.shape)}; got {tuple(targets.shape)}")
-    if mask is None:
-        mask = torch.ones(states.shape, dtype=torch.bool)
-    mask = _as_tensor(mask, "mask")
-    if mask.dtype != torch.bool or mask.shape != states.shape:
-        raise ValueError(f"mask must be a bool tensor of shape {tuple(states.shape)}; got {tuple(mask.shape)}, "
-                         f"{mask.dtype}")
-    return states.long(), targets, mask
+def _check_batch(states, targets, mask, n_states: int | None = None):
+    states = validate.integers(states, "states", ndim=2, dims="[N, T]", high=n_states)
+    targets = validate.floats(targets, "targets")
+    validate.same_shape("states", states, targets=targets)
+    mask = torch.ones(states.shape, dtype=torch.bool) if mask is None else \
+        validate.mask(mask, "mask", shape=tuple(states.shape))
+    return states, targets, mask
 
 
 def fit_tabular_values(states, targets, n_states: int, mask=None, time_indexed: bool = True,
@@ -217,13 +208,10 @@ def fit_tabular_values(states, targets, n_states: int, mask=None, time_indexed: 
     Example: ``fit_tabular_values([[0, 1], [0, 0]], [[3., 1.], [5., 2.]], 2, time_indexed=False)``
     is ``[10/3, 1.]``.
     """
-    states, targets, mask = _check_batch(states, targets, mask)
-    S = int(n_states)
-    if S != n_states or S < 1:
-        raise ValueError(f"n_states must be a positive integer; got {n_states!r}")
-    if mask.any() and (states[mask].min() < 0 or states[mask].max() >= S):
-        raise ValueError(f"states must lie in [0, {S}); got values in [{states[mask].min().item()}, "
-                         f"{states[mask].max().item()}]")
+    S = validate.positive_int(n_states, "n_states")
+    states, targets, mask = _check_batch(states, targets, mask, S)
+    time_indexed = validate.flag(time_indexed, "time_indexed")
+    fill = None if fill is None else validate.real(fill, "fill")
     if not mask.any():
         raise ValueError("mask selects no step; nothing to fit")
     T = states.shape[1]
@@ -232,7 +220,7 @@ def fit_tabular_values(states, targets, n_states: int, mask=None, time_indexed: 
     w = mask.to(DTYPE)
     sums = torch.zeros(n_cells, dtype=DTYPE).index_add_(0, cell[mask], targets[mask])
     counts = torch.zeros(n_cells, dtype=DTYPE).index_add_(0, cell[mask], w[mask])
-    default = float(targets[mask].mean()) if fill is None else float(fill)
+    default = float(targets[mask].mean()) if fill is None else fill
     V = torch.where(counts > 0, sums / counts.clamp(min=1), torch.full_like(sums, default))
     return V.reshape(T, S) if time_indexed else V
 
@@ -250,8 +238,13 @@ def values_at(values, states, mask=None) -> torch.Tensor:
 
     Example: ``values_at([[1., 2.], [3., 4.]], [[1, 0]]) == [[2., 3.]]``.
     """
-    V = _as_tensor(values, "values").to(DTYPE)
-    states, _, mask = _check_batch(states, torch.zeros(_as_tensor(states, "states").shape), mask)
+    V = validate.floats(values, "values")
+    if V.ndim not in (1, 2) or V.shape[-1] < 1:
+        raise ValueError(f"values must have shape [S] or [T, S]; got {tuple(V.shape)}")
+    states = validate.integers(states, "states", ndim=2, dims="[N, T]", high=V.shape[-1],
+                               why=f"to index values of shape {tuple(V.shape)}")
+    mask = torch.ones(states.shape, dtype=torch.bool) if mask is None else \
+        validate.mask(mask, "mask", shape=tuple(states.shape))
     T = states.shape[1]
     if V.ndim == 1:
         out = V[states]
@@ -262,6 +255,15 @@ def values_at(values, states, mask=None) -> torch.Tensor:
     else:
         raise ValueError(f"values must have shape [S] or [T, S]; got {tuple(V.shape)}")
     return torch.where(mask, out, torch.zeros((), dtype=DTYPE))
+
+
+def _check_standardize(advantages, mask, per_episode, eps) -> tuple[torch.Tensor, torch.Tensor, float]:
+    A = validate.floats(advantages, "advantages", ndim=2, dims="[N, T]")
+    mask = torch.ones(A.shape, dtype=torch.bool) if mask is None else \
+        validate.mask(mask, "mask", shape=tuple(A.shape))
+    if not bool(mask.any(-1).all() if validate.flag(per_episode, "per_episode") else mask.any()):
+        raise ValueError("mask leaves an episode (or the batch) with no real step to standardize over")
+    return A, mask, validate.real(eps, "eps", low=0.0)
 
 
 def standardize(advantages, mask=None, per_episode: bool = False, eps: float = 1e-8) -> torch.Tensor:
@@ -279,21 +281,10 @@ def standardize(advantages, mask=None, per_episode: bool = False, eps: float = 1
 
     Example: ``standardize([[1., 3.]])`` is ``[[-1., 1.]]`` (up to ``eps``).
     """
-    A = _as_tensor(advantages, "advantages").to(DTYPE)
-    if A.ndim != 2:
-        raise ValueError(f"advantages must have shape [N, T]; got {tuple(A.shape)}")
-    if mask is None:
-        mask = torch.ones(A.shape, dtype=torch.bool)
-    mask = _as_tensor(mask, "mask")
-    if mask.dtype != torch.bool or mask.shape != A.shape:
-        raise ValueError(f"mask must be a bool tensor of shape {tuple(A.shape)}; got {tuple(mask.shape)}, {mask.dtype}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0; got {eps!r}")
+    A, mask, eps = _check_standardize(advantages, mask, per_episode, eps)
     w = mask.to(DTYPE)
     dims = (-1,) if per_episode else (0, 1)
     count = w.sum(dims, keepdim=True)
-    if (count == 0).any():
-        raise ValueError("mask leaves an episode (or the batch) with no real step to standardize over")
     mean = (w * A).sum(dims, keepdim=True) / count
     std = ((w * (A - mean) ** 2).sum(dims, keepdim=True) / count).sqrt()
     return torch.where(mask, (A - mean) / (std + eps), torch.zeros((), dtype=DTYPE))

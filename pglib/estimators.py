@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import torch
 
-from pglib import importance
+from pglib import importance, validate
 from pglib.mdp import DTYPE, TabularMDP
-from pglib.returns import check_gamma, discount_weights, reward_to_go
+from pglib.returns import discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = [
@@ -53,46 +53,27 @@ _KINDS = ("trajectory", "per_decision", "step")
 
 
 def _check_traj(traj) -> Trajectories:
-    if not isinstance(traj, Trajectories):
-        raise ValueError(f"traj must be a pglib.sampling.Trajectories batch, got {type(traj).__name__}")
-    return traj
+    return validate.instance(traj, "traj", Trajectories, "a pglib.sampling.Trajectories batch")
 
 
 def _check_logits(logits, traj: Trajectories | None = None, name: str = "logits") -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor):
-        try:
-            logits = torch.as_tensor(logits, dtype=DTYPE)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(f"{name} must be a numeric [S, A] array, got {type(logits).__name__}: {e}") from None
-    logits = logits.detach().to(DTYPE)
-    if logits.ndim != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
-        raise ValueError(f"{name} must have shape [S, A]; got {tuple(logits.shape)}")
-    if not torch.isfinite(logits).all():
-        raise ValueError(f"{name} contain NaN or infinite values; expected finite numbers")
+    """Logits ``[S, A]`` (detached, float64) that fit the batch: its recorded MDP shape, or else
+    the states and actions it holds."""
+    logits = validate.logits(logits, name).detach()
+    S, A = logits.shape
     if traj is not None and traj.n_states is not None:
-        if (traj.n_states, traj.n_actions) != tuple(logits.shape):
+        if (traj.n_states, traj.n_actions) != (S, A):
             raise ValueError(f"{name} must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the MDP "
                              f"the batch was sampled from; got {tuple(logits.shape)}")
-    elif traj is not None and traj.n > 0:
-        S, A = logits.shape
-        smax, amax = int(traj.states.max()), int(traj.actions.max())
-        smin, amin = int(traj.states.min()), int(traj.actions.min())
-        if smin < 0 or smax >= S:
-            raise ValueError(f"traj.states must lie in [0, {S}) to match {name} of shape [S, A] = [{S}, {A}]; "
-                             f"got values in [{smin}, {smax}]")
-        if amin < 0 or amax >= A:
-            raise ValueError(f"traj.actions must lie in [0, {A}) to match {name} of shape [S, A] = [{S}, {A}]; "
-                             f"got values in [{amin}, {amax}]")
+    elif traj is not None:
+        why = f"to match {name} of shape [S, A] = [{S}, {A}]"
+        validate.integers(traj.states, "traj.states", high=S, why=why)
+        validate.integers(traj.actions, "traj.actions", high=A, why=why)
     return logits
 
 
 def _check_weights(weights, traj: Trajectories, name: str = "weights") -> torch.Tensor:
-    w = torch.as_tensor(weights, dtype=DTYPE)
-    if tuple(w.shape) != (traj.n, traj.horizon):
-        raise ValueError(f"{name} must have shape [N, T] = [{traj.n}, {traj.horizon}]; got {tuple(w.shape)}")
-    if not torch.isfinite(w).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return w
+    return validate.floats(weights, name, shape=(traj.n, traj.horizon), dims="[N, T]")
 
 
 # ----------------------------------------------------------------------------- the core
@@ -108,9 +89,9 @@ def score(logits, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """
     logits = _check_logits(logits)
     S, A = logits.shape
-    states, actions = torch.as_tensor(states, dtype=torch.long), torch.as_tensor(actions, dtype=torch.long)
-    if states.shape != actions.shape:
-        raise ValueError(f"states and actions must have the same shape; got {tuple(states.shape)}, {tuple(actions.shape)}")
+    states = validate.integers(states, "states", high=S)
+    actions = validate.integers(actions, "actions", high=A)
+    validate.same_shape("states", states, actions=actions)
     pi = torch.softmax(logits, -1)
     out = torch.nn.functional.one_hot(states, S).to(DTYPE)[..., None] * (
         torch.nn.functional.one_hot(actions, A).to(DTYPE)[..., None, :] - pi)
@@ -166,38 +147,38 @@ def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> to
             sampled action and therefore biases the estimator (a negative control). Added to
             ``baseline`` if both are given.
     """
+    traj = _check_traj(traj)
     N, T = traj.n, traj.horizon
     b = torch.zeros(N, T, dtype=DTYPE)
     if baseline is None and action_baseline is None:
         return b
     if baseline is not None:
         if callable(baseline) and not isinstance(baseline, torch.Tensor):
-            raise ValueError("baseline must be a number or a tensor [S] or [T, S], not a callable; "
-                             "for anything else build weights and call weighted_score_sum")
-        bt = torch.as_tensor(baseline, dtype=DTYPE)
-        if not torch.isfinite(bt).all():
-            raise ValueError("baseline contains NaN or infinite values")
+            raise validate.ArgumentTypeError("baseline must be a number or a tensor [S] or [T, S], not a callable; "
+                            "for anything else build weights and call weighted_score_sum")
+        bt = validate.floats(baseline, "baseline")
+        S = traj.n_states if traj.n_states is not None else (int(traj.states.max()) + 1 if traj.n else 0)
         if bt.ndim == 0:
             b = b + bt
         elif bt.ndim == 1:
-            if traj.n and int(traj.states.max()) >= bt.shape[0]:
-                raise ValueError(f"baseline of shape [S] = [{bt.shape[0]}] does not cover states up to "
-                                 f"{int(traj.states.max())}")
+            if bt.shape[0] < S or (traj.n_states is not None and bt.shape[0] != S):
+                raise ValueError(f"baseline of shape [S] must cover the batch's {S} states; got {tuple(bt.shape)}")
             b = bt[traj.states]
         elif bt.ndim == 2:
-            if bt.shape[0] != T or (traj.n and int(traj.states.max()) >= bt.shape[1]):
+            if bt.shape[0] != T or bt.shape[1] < S or (traj.n_states is not None and bt.shape[1] != S):
                 raise ValueError(
-                    f"a 2-D baseline must be time-and-state, shape [T, S] with T = {T}; got {tuple(bt.shape)} "
+                    f"a 2-D baseline must be time-and-state, shape [T, S] = [{T}, {S}]; got {tuple(bt.shape)} "
                     "(an action-dependent [S, A] baseline goes in action_baseline)")
             b = bt[torch.arange(T)[None, :], traj.states]
         else:
             raise ValueError(f"baseline must be a number, [S] or [T, S]; got shape {tuple(bt.shape)}")
     if action_baseline is not None:
-        ab = torch.as_tensor(action_baseline, dtype=DTYPE)
-        if ab.ndim != 2 or (traj.n and (int(traj.states.max()) >= ab.shape[0] or int(traj.actions.max()) >= ab.shape[1])):
+        ab = validate.floats(action_baseline, "action_baseline", ndim=2)
+        if traj.n_states is not None and tuple(ab.shape) != (traj.n_states, traj.n_actions):
+            raise ValueError(f"action_baseline must have shape [S, A] = [{traj.n_states}, {traj.n_actions}]; "
+                             f"got {tuple(ab.shape)}")
+        if traj.n and (int(traj.states.max()) >= ab.shape[0] or int(traj.actions.max()) >= ab.shape[1]):
             raise ValueError(f"action_baseline must have shape [S, A] covering the batch; got {tuple(ab.shape)}")
-        if not torch.isfinite(ab).all():
-            raise ValueError("action_baseline contains NaN or infinite values")
         b = b + ab[traj.states, traj.actions]
     return b
 
@@ -227,17 +208,8 @@ def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_t
         traj = sampling.sample_trajectories(m, logits, n=10_000, seed=0)
         g_hat = reinforce(traj, logits, m.gamma).mean(0)        # compare with exact.gradient(m, logits)
     """
-    traj = _check_traj(traj)
-    gamma = check_gamma(gamma)
-    if weights not in _WEIGHTS:
-        raise ValueError(f"weights must be one of {_WEIGHTS}, got {weights!r}")
-    if not isinstance(discount_score, bool):
-        raise ValueError(f"discount_score must be True or False, got {discount_score!r}")
-    if weights == "return" and not discount_score:
-        raise ValueError("discount_score=False applies to weights='reward_to_go' only: the total return "
-                         "R = sum_k gamma^k r_k already carries the discount of every reward")
-    logits = _check_logits(logits, traj)
-    G = reward_to_go(traj.rewards, gamma)  # [N, T]
+    traj, logits, gamma = _check_reinforce(traj, logits, gamma, weights, discount_score)
+    G = reward_to_go(traj.masked_rewards, gamma)  # [N, T]
     if weights == "return":
         psi = G[:, :1].expand(-1, traj.horizon)
     else:
@@ -249,6 +221,17 @@ def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_t
     return _weighted_score_sum(logits, traj, psi)
 
 
+def _check_reinforce(traj, logits, gamma, weights, discount_score) -> tuple[Trajectories, torch.Tensor, float]:
+    traj = _check_traj(traj)
+    gamma = validate.gamma(gamma)
+    validate.one_of(weights, "weights", _WEIGHTS)
+    validate.flag(discount_score, "discount_score")
+    if weights == "return" and not discount_score:
+        raise ValueError("discount_score=False applies to weights='reward_to_go' only: the total return "
+                         "R = sum_k gamma^k r_k already carries the discount of every reward")
+    return traj, _check_logits(logits, traj), gamma
+
+
 def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
     r"""The terms the reward-to-go estimator drops, shape ``[N, S, A]``; mean zero.
 
@@ -257,11 +240,10 @@ def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
     An action cannot change rewards received before it, so each term has expectation zero, and
     ``reinforce(..., "return") = reinforce(..., "reward_to_go") + past_reward_terms(...)``.
     """
-    traj = _check_traj(traj)
-    gamma = check_gamma(gamma)
-    disc_r = traj.rewards * _discounts(traj.horizon, gamma)
+    traj, logits, gamma = _check_traj(traj), _check_logits(logits, traj), validate.gamma(gamma)
+    disc_r = traj.masked_rewards * _discounts(traj.horizon, gamma)
     past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards strictly before t
-    return _weighted_score_sum(_check_logits(logits, traj), traj, past)
+    return _weighted_score_sum(logits, traj, past)
 
 
 def _discounts(T: int, gamma: float) -> torch.Tensor:
@@ -290,22 +272,21 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits, gam
       :math:`G_t` follows :math:`\beta` after ``t``; its exact expectation is
       :func:`expected_step_importance`. Unbiased when :math:`\pi = \beta`.
     """
-    traj = _check_traj(traj)
-    gamma = check_gamma(gamma)
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    disc = _discounts(traj.horizon, gamma)
+    traj, gamma = _check_traj(traj), validate.gamma(gamma)
+    validate.one_of(kind, "kind", _KINDS)
+    theta = _check_logits(target_logits, traj, "target_logits")
+    disc, r = _discounts(traj.horizon, gamma), traj.masked_rewards
     if kind == "trajectory":
         W = importance.trajectory_ratios(traj, target_logits, behaviour_logits)
         return W[:, None, None] * reinforce(traj, target_logits, gamma)
     if kind == "per_decision":
         c = importance.per_decision_ratios(traj, target_logits, behaviour_logits)
-        x = disc * c * traj.rewards  # gamma^k r_k prod_{j<=k} rho_j
+        x = disc * c * r  # gamma^k r_k prod_{j<=k} rho_j
         psi = x.flip(1).cumsum(1).flip(1)  # sum over k >= t
-        return _weighted_score_sum(_check_logits(target_logits, traj, "target_logits"), traj, psi)
+        return _weighted_score_sum(theta, traj, psi)
     rho = importance.step_ratios(traj, target_logits, behaviour_logits)
-    psi = rho * disc * reward_to_go(traj.rewards, gamma)
-    return _weighted_score_sum(_check_logits(target_logits, traj, "target_logits"), traj, psi)
+    psi = rho * disc * reward_to_go(r, gamma)
+    return _weighted_score_sum(theta, traj, psi)
 
 
 # ----------------------------------------------------------------------------- exact expectations
@@ -322,9 +303,7 @@ def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.
     from pglib import exact
 
     exact._need_finite(mdp, "expected_action_baseline")
-    b = torch.as_tensor(action_baseline, dtype=DTYPE)
-    if tuple(b.shape) != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"action_baseline must have shape [S, A] = [{mdp.n_states}, {mdp.n_actions}]; got {tuple(b.shape)}")
+    b = validate.floats(action_baseline, "action_baseline", shape=(mdp.n_states, mdp.n_actions))
     grad = exact.gradient(mdp, logits)
     with torch.no_grad():
         pi = mdp.policy(logits)
@@ -346,4 +325,5 @@ def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -
     from pglib import exact, offpolicy
 
     exact._need_finite(mdp, "expected_step_importance")
+    mdp.check_logits(target_logits)
     return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

@@ -24,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
 
 __all__ = ["categorical_score", "gaussian_score", "score_by_autodiff", "trajectory_log_prob"]
@@ -47,17 +48,25 @@ def categorical_score(logits, samples) -> torch.Tensor:
         tensor([[ 0.6667, -0.3333, -0.3333],
                 [-0.3333, -0.3333,  0.6667]], dtype=torch.float64)
     """
-    logits = torch.as_tensor(logits, dtype=DTYPE)
-    if logits.ndim < 1 or logits.shape[-1] < 1:
-        raise ValueError(f"logits must have shape [..., K] with K >= 1; got {tuple(logits.shape)}")
-    samples = torch.as_tensor(samples)
-    if samples.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"samples must be an integer tensor of outcomes; got dtype {samples.dtype}")
-    K = logits.shape[-1]
-    if samples.numel() and (samples.min() < 0 or samples.max() >= K):
-        raise ValueError(f"samples must lie in [0, {K}); got values in [{samples.min().item()}, {samples.max().item()}]")
-    onehot = torch.nn.functional.one_hot(samples.long(), K).to(DTYPE)
+    logits, samples = _check_categorical(logits, samples)
+    onehot = torch.nn.functional.one_hot(samples, logits.shape[-1]).to(DTYPE)
     return onehot - torch.softmax(logits, -1)
+
+
+def _check_categorical(logits, samples) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = validate.floats(logits, "logits", min_ndim=1)
+    K = logits.shape[-1]
+    if K < 1:
+        raise ValueError(f"logits must have shape [..., K] with K >= 1; got {tuple(logits.shape)}")
+    samples = validate.integers(samples, "samples", high=K, why=f"(outcomes of {K} categories)")
+    try:
+        torch.broadcast_shapes(samples.shape, logits.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"samples {tuple(samples.shape)} must broadcast with the batch shape of logits "
+                         f"{tuple(logits.shape[:-1])}") from None
+    validate.memory(validate.nbytes(*torch.broadcast_shapes(samples.shape, logits.shape[:-1]), K),
+                    "categorical_score's [..., K] scores")
+    return logits, samples
 
 
 def gaussian_score(mean, log_std, x) -> torch.Tensor:
@@ -79,14 +88,23 @@ def gaussian_score(mean, log_std, x) -> torch.Tensor:
         tensor([[ 1.,  0.],
                 [ 0., -1.]], dtype=torch.float64)
     """
-    mean = torch.as_tensor(mean, dtype=DTYPE)
-    log_std = torch.as_tensor(log_std, dtype=DTYPE)
-    x = torch.as_tensor(x, dtype=DTYPE)
-    for name, v in (("mean", mean), ("log_std", log_std), ("x", x)):
-        if not torch.isfinite(v).all():
-            raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
+    mean, log_std, x = _check_gaussian(mean, log_std, x)
     z = (x - mean) * torch.exp(-log_std)  # standardized sample
     return torch.stack(torch.broadcast_tensors(z * torch.exp(-log_std), z**2 - 1), -1)
+
+
+def _check_gaussian(mean, log_std, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    mean, log_std, x = (validate.floats(mean, "mean"), validate.floats(log_std, "log_std"),
+                        validate.floats(x, "x"))
+    try:
+        torch.broadcast_shapes(mean.shape, log_std.shape, x.shape)
+    except RuntimeError:
+        raise ValueError(f"mean {tuple(mean.shape)}, log_std {tuple(log_std.shape)} and x {tuple(x.shape)} "
+                         "must broadcast together") from None
+    if bool((log_std > 700).any()) or bool((log_std < -700).any()):
+        raise ValueError("log_std must lie in [-700, 700] (exp(log_std) must be a finite, positive float64); "
+                         f"got values in [{log_std.min().item():.4g}, {log_std.max().item():.4g}]")
+    return mean, log_std, x
 
 
 def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor) -> torch.Tensor:
@@ -108,15 +126,8 @@ def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor], params: 
         tensor([[ 0.6667, -0.3333, -0.3333],
                 [-0.3333, -0.3333,  0.6667]], dtype=torch.float64)
     """
-    if not isinstance(params, torch.Tensor) or not params.is_floating_point():
-        raise ValueError(f"params must be a floating-point torch tensor; got {type(params).__name__}")
-    params = params.detach()
-    with torch.no_grad():
-        out = log_prob(params)
-    if not isinstance(out, torch.Tensor) or out.ndim != 1:
-        raise ValueError(f"log_prob(params) must return a 1-D tensor [N] of log-densities; got "
-                         f"{getattr(out, 'shape', type(out).__name__)}")
-    n, size = out.shape[0], params.numel()
+    params, n = _check_log_prob(log_prob, params)
+    size = params.numel()
     if size > n:
         return torch.func.jacrev(log_prob)(params)
     columns = []
@@ -128,20 +139,37 @@ def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor], params: 
     return torch.stack(columns, -1).view(n, *params.shape)
 
 
+def _check_log_prob(log_prob, params) -> tuple[torch.Tensor, int]:
+    """``params`` detached and the number ``N`` of log-densities ``log_prob(params)`` returns."""
+    if not callable(log_prob):
+        raise validate.ArgumentTypeError(f"log_prob must be a function of params; got {type(log_prob).__name__}")
+    if not isinstance(params, torch.Tensor) or not params.is_floating_point():
+        raise validate.ArgumentTypeError(f"params must be a floating-point torch tensor; got {validate.describe(params)}")
+    params = validate.finite(params.detach(), "params")
+    with torch.no_grad():
+        out = log_prob(params)
+    if not isinstance(out, torch.Tensor) or out.ndim != 1 or not out.is_floating_point():
+        raise ValueError(f"log_prob(params) must return a 1-D float tensor [N] of log-densities; got "
+                         f"{validate.describe(out)}")
+    validate.finite(out, "log_prob(params)")
+    validate.memory(validate.nbytes(out.shape[0], params.numel()), "the [N, *params.shape] Jacobian")
+    return params, out.shape[0]
+
+
 def _check_batch(mdp: TabularMDP, states, actions, mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    states, actions = torch.as_tensor(states), torch.as_tensor(actions)
-    if states.ndim != 2 or tuple(actions.shape) != tuple(states.shape):
-        raise ValueError(f"states and actions must both have shape [N, T]; got {tuple(states.shape)}, {tuple(actions.shape)}")
-    if mask is None:
-        mask = torch.ones(states.shape, dtype=torch.bool)
-    mask = torch.as_tensor(mask, dtype=torch.bool)
-    if tuple(mask.shape) != tuple(states.shape):
-        raise ValueError(f"mask must have the shape of states {tuple(states.shape)}; got {tuple(mask.shape)}")
-    if states.numel() and (states.min() < 0 or states.max() >= mdp.n_states):
-        raise ValueError(f"states must lie in [0, {mdp.n_states})")
-    if actions.numel() and (actions.min() < 0 or actions.max() >= mdp.n_actions):
-        raise ValueError(f"actions must lie in [0, {mdp.n_actions})")
-    return states.long(), actions.long(), mask
+    validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
+    states = validate.integers(states, "trajectories.states", ndim=2, dims="[N, T]", high=mdp.n_states)
+    actions = validate.integers(actions, "trajectories.actions", high=mdp.n_actions)
+    mask = torch.ones(states.shape, dtype=torch.bool) if mask is None else validate.mask(mask, "trajectories.mask")
+    validate.same_shape("trajectories.states", states, **{"trajectories.actions": actions, "trajectories.mask": mask})
+    return states, actions, mask
+
+
+def _fields(trajectories) -> tuple:
+    if not (hasattr(trajectories, "states") and hasattr(trajectories, "actions")):
+        raise validate.ArgumentTypeError("trajectories must be a Trajectories batch (or have states and actions [N, T]); got "
+                        f"{type(trajectories).__name__}")
+    return trajectories.states, trajectories.actions, getattr(trajectories, "mask", None)
 
 
 def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = True) -> torch.Tensor:
@@ -161,9 +189,10 @@ def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = 
         >>> traj = sampling.sample_trajectories(m, logits, n=100, seed=0)
         >>> scores = score_by_autodiff(lambda th: trajectory_log_prob(m, th, traj), logits)  # [100, S, A]
     """
-    states, actions, mask = _check_batch(mdp, trajectories.states, trajectories.actions,
-                                         getattr(trajectories, "mask", None))
-    log_pi = torch.log_softmax(mdp.check_logits(logits), -1)
+    states, actions, mask = _check_batch(mdp, *_fields(trajectories))
+    logits = validate.mdp_logits(mdp, logits)
+    dynamics = validate.flag(dynamics, "dynamics")
+    log_pi = torch.log_softmax(logits, -1)
     zero = torch.zeros((), dtype=DTYPE)
     total = torch.where(mask, log_pi[states, actions], zero).sum(-1)
     if dynamics:

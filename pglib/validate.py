@@ -111,16 +111,17 @@ def _as_tensor(x: Any, name: str, expected: str) -> torch.Tensor:
     return t
 
 
-def _check_shape(t: torch.Tensor, name: str, ndim, min_ndim, shape) -> None:
+def _check_shape(t: torch.Tensor, name: str, ndim, min_ndim, shape, dims: str | None = None) -> None:
     if ndim is not None and t.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension{'s' if ndim != 1 else ''}"
-                         f"{' ' + _shape_text(shape) if shape is not None else ''}; got shape {tuple(t.shape)}")
+        want = f"shape {dims}" if dims else f"{ndim} dimension{'s' if ndim != 1 else ''}"
+        raise ValueError(f"{name} must have {want}; got shape {tuple(t.shape)}")
     if min_ndim is not None and t.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimension{'s' if min_ndim != 1 else ''}; "
                          f"got shape {tuple(t.shape)}")
     if shape is not None:
         if len(shape) != t.ndim or any(s is not None and s != d for s, d in zip(shape, t.shape)):
-            raise ValueError(f"{name} must have shape {_shape_text(shape)}; got {tuple(t.shape)}")
+            want = f"{dims} = {_shape_text(shape)}" if dims else _shape_text(shape)
+            raise ValueError(f"{name} must have shape {want}; got {tuple(t.shape)}")
 
 
 def _shape_text(shape) -> str:
@@ -141,13 +142,14 @@ def finite(t: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | None = None,
-           min_ndim: int | None = None, shape=None, allow_nonfinite: bool = False, integers: bool = True,
-           copy: bool = False) -> torch.Tensor:
+           min_ndim: int | None = None, shape=None, dims: str | None = None, allow_nonfinite: bool = False,
+           integers: bool = True, copy: bool = False) -> torch.Tensor:
     """``x`` (a tensor, an array, a list or a number) as a floating tensor.
 
     ``dtype=None`` keeps the float type of a floating tensor (integers become float64). Integer
     input is converted explicitly (``integers=False`` refuses it); bools, complex numbers, strings
-    and objects are refused. ``shape`` may hold ``None`` for a free axis. Gradients are kept
+    and objects are refused. ``shape`` may hold ``None`` for a free axis; ``dims`` names the axes
+    in messages (``"[N, T]"``). Gradients are kept
     (the result is ``x.to(dtype)``), unless ``copy=True`` (a detached copy).
     """
     t = _as_tensor(x, name, "a real-valued array or tensor")
@@ -157,7 +159,7 @@ def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | 
         t = t.to(DTYPE)
     elif dtype is not None:
         t = t.to(dtype)
-    _check_shape(t, name, ndim, min_ndim, shape)
+    _check_shape(t, name, ndim, min_ndim, shape, dims)
     if not allow_nonfinite:
         finite(t, name)
     if copy:
@@ -176,30 +178,31 @@ def float_array(x: Any, name: str, *, min_ndim: int = 0, copy: bool = True):
     return np.array(arr, dtype=np.result_type(arr, np.float64), copy=copy)
 
 
-def integers(x: Any, name: str, *, ndim: int | None = None, shape=None, low: int | None = 0,
-             high: int | None = None, copy: bool = False) -> torch.Tensor:
+def integers(x: Any, name: str, *, ndim: int | None = None, shape=None, dims: str | None = None,
+             low: int | None = 0, high: int | None = None, why: str = "", copy: bool = False) -> torch.Tensor:
     """``x`` as a ``torch.long`` tensor of integers in ``[low, high)`` (``None``: no bound).
 
     Any integer dtype is accepted (``int16``, ``uint8`` ...); floats are refused, never truncated;
-    bools are refused. The default ``low=0`` refuses negative indices (no wrap-around).
+    bools are refused. The default ``low=0`` refuses negative indices (no wrap-around). ``why``
+    is added to a range message (e.g. ``"to match logits of shape [S, A] = [2, 2]"``).
     """
     t = _as_tensor(x, name, "an integer array or tensor")
     if t.is_floating_point():
         raise ArgumentTypeError(f"{name} must be an integer tensor (indices); got {describe(x)}: floats are not "
                         "truncated, convert them with .long() if that is what you mean")
-    _check_shape(t, name, ndim, None, shape)
+    _check_shape(t, name, ndim, None, shape, dims)
     t = t.long()
     if t.numel():
         lo, hi = int(t.min()), int(t.max())
         if (low is not None and lo < low) or (high is not None and hi >= high):
             bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'})"
-            raise ValueError(f"{name} must lie in {bounds}; got values in [{lo}, {hi}]")
+            raise ValueError(f"{name} must lie in {bounds}{' ' + why if why else ''}; got values in [{lo}, {hi}]")
     if copy and t is x:
         t = t.clone()
     return t
 
 
-def mask(x: Any, name: str = "mask", *, shape=None, nonempty: bool = False) -> torch.Tensor:
+def mask(x: Any, name: str = "mask", *, shape=None, dims: str | None = None, nonempty: bool = False) -> torch.Tensor:
     """A boolean tensor (True at real steps) of the given ``shape``; integers and floats are refused."""
     if isinstance(x, torch.Tensor):
         t = x
@@ -217,7 +220,7 @@ def mask(x: Any, name: str = "mask", *, shape=None, nonempty: bool = False) -> t
         raise ArgumentTypeError(f"{name} must be torch.bool (a boolean mask, True where a step is real); "
                                 f"got {describe(x)}")
     if shape is not None:
-        _check_shape(t, name, None, None, tuple(shape))
+        _check_shape(t, name, None, None, tuple(shape), dims)
     if nonempty and not bool(t.any()):
         raise ValueError(f"{name} selects no step; expected at least one True entry")
     return t
@@ -225,7 +228,7 @@ def mask(x: Any, name: str = "mask", *, shape=None, nonempty: bool = False) -> t
 
 def logits(x: Any, name: str = "logits", *, shape=None) -> torch.Tensor:
     """Softmax-policy logits ``[S, A]`` (S, A >= 1) as float64, finite, still differentiable."""
-    t = floats(x, name, ndim=2)
+    t = floats(x, name, ndim=2, dims="[S, A]")
     if t.shape[0] < 1 or t.shape[1] < 1:
         raise ValueError(f"{name} must have shape [S, A] with S, A >= 1; got {tuple(t.shape)}")
     if shape is not None and tuple(t.shape) != tuple(shape):
