@@ -211,7 +211,8 @@ def _per_trajectory(values: torch.Tensor, singles: list[torch.Tensor]) -> bool:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_bias, note) -> Report:
+def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_bias, note,
+             state_names=None) -> Report:
     """The unbiasedness test, its power along grad J, the scale test, and the closest mistake."""
     test = stats.unbiasedness_test(samples, grad, alpha=alpha)
     n = samples.shape[0]
@@ -238,7 +239,7 @@ def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_b
         closest = _closest_mistake(bias, mdp, traj_for_matching, logits, grad, scale, up_to_scale)
     return Report(kind, not test.reject, float(test.p_value), alpha, n, float(detectable), exact_bias,
                   scale, scale_se, bool(up_to_scale), float(o_p), mean, grad, test.statistic_text(),
-                  tuple(mdp.state_names), closest, note)
+                  tuple(mdp.state_names if state_names is None else state_names), closest, note)
 
 
 def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, logits, grad, scale: float,
@@ -256,7 +257,7 @@ def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, lo
         m = zoo.MISTAKES["mean_over_steps_fixed_length"]
         return (m.name, m.title + " (only a positive scale)", 1.0)
     b = bias.reshape(-1)
-    if float(b.norm()) == 0:
+    if traj is None or float(b.norm()) == 0:
         return None
     best = None
     for m in zoo.MISTAKES.values():
