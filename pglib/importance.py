@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from pglib import losses
+from pglib import losses, validate
 from pglib.mdp import DTYPE, TabularMDP
 from pglib.sampling import Trajectories
 from pglib.stats import effective_sample_size
@@ -30,12 +30,22 @@ _LOGP_ATOL = 1e-9
 
 
 def _logits(x, name: str) -> torch.Tensor:
-    t = x.detach().to(DTYPE) if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=DTYPE)
-    if t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 1:
-        raise ValueError(f"{name} must have shape [S, A]; got {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contain NaN or infinite values; expected finite numbers")
-    return t
+    return validate.logits(x, name).detach()
+
+
+def _check_pair(traj, target_logits, behaviour_logits) -> tuple[Trajectories, torch.Tensor, torch.Tensor]:
+    from pglib.estimators import _check_logits
+
+    traj = validate.instance(traj, "traj", Trajectories, "a pglib.sampling.Trajectories batch")
+    tl, bl = _logits(target_logits, "target_logits"), _logits(behaviour_logits, "behaviour_logits")
+    if tl.shape != bl.shape:
+        raise ValueError(f"target_logits and behaviour_logits must have the same shape [S, A]; "
+                         f"got {tuple(tl.shape)} and {tuple(bl.shape)}")
+    try:
+        _check_logits(tl, traj, "target_logits")
+    except ValueError as e:
+        raise ValueError(f"the batch's states and actions do not fit the logits: {e}") from None
+    return traj, tl, bl
 
 
 def log_step_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torch.Tensor:
@@ -44,16 +54,8 @@ def log_step_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torc
     If ``traj.logp`` is present it must agree with ``behaviour_logits`` (the batch must have been
     sampled under the behaviour policy given); a mismatch raises ``ValueError``.
     """
-    if not isinstance(traj, Trajectories):
-        raise ValueError(f"traj must be a pglib.sampling.Trajectories batch, got {type(traj).__name__}")
-    tl, bl = _logits(target_logits, "target_logits"), _logits(behaviour_logits, "behaviour_logits")
-    if tl.shape != bl.shape:
-        raise ValueError(f"target_logits and behaviour_logits must have the same shape [S, A]; "
-                         f"got {tuple(tl.shape)} and {tuple(bl.shape)}")
+    traj, tl, bl = _check_pair(traj, target_logits, behaviour_logits)
     S, A = tl.shape
-    if traj.n and (int(traj.states.max()) >= S or int(traj.actions.max()) >= A
-                   or int(traj.states.min()) < 0 or int(traj.actions.min()) < 0):
-        raise ValueError(f"traj states/actions do not fit logits of shape [S, A] = [{S}, {A}]")
     flat = traj.states * A + traj.actions
     log_b = torch.log_softmax(bl, -1).reshape(-1)[flat]
     if traj.logp is not None:
@@ -106,12 +108,10 @@ def kl_divergence(states, logits_p, logits_q) -> torch.Tensor:
     Example: ``kl_divergence(None, zeros(1, 2), tensor([[0., log(3)]]))`` is
     :math:`\tfrac12\log\tfrac{1/2}{1/4} + \tfrac12\log\tfrac{1/2}{3/4} = 0.1438`.
     """
-    lp = logits_p.to(DTYPE) if isinstance(logits_p, torch.Tensor) else torch.as_tensor(logits_p, dtype=DTYPE)
-    lq = logits_q.to(DTYPE) if isinstance(logits_q, torch.Tensor) else torch.as_tensor(logits_q, dtype=DTYPE)
-    _logits(lp, "logits_p"), _logits(lq, "logits_q")
+    lp, lq = validate.logits(logits_p, "logits_p"), validate.logits(logits_q, "logits_q")
     if lp.shape != lq.shape:
         raise ValueError(f"logits_p and logits_q must have the same shape [S, A]; got {tuple(lp.shape)}, {tuple(lq.shape)}")
-    per_state = losses.categorical_kl(lp, lq)
+    per_state = losses._categorical_kl(lp, lq)
     if states is None:
         return per_state
     if isinstance(states, TabularMDP):
@@ -123,11 +123,9 @@ def kl_divergence(states, logits_p, logits_q) -> torch.Tensor:
         with torch.no_grad():
             d = exact.occupancy(states, lp.detach())
     else:
-        d = torch.as_tensor(states, dtype=DTYPE)
+        d = validate.floats(states, "states", dims="[S]")
         if tuple(d.shape) != (lp.shape[0],):
             raise ValueError(f"states must be None, a TabularMDP or a distribution of shape [S] = [{lp.shape[0]}]; "
                              f"got shape {tuple(d.shape)}")
-        if (d < 0).any() or abs(float(d.sum()) - 1.0) > 1e-6:
-            raise ValueError(f"states must be a probability distribution (non-negative, summing to 1); "
-                             f"got sum {float(d.sum()):.6g}")
+        validate.distribution(d, "states", "(a probability distribution over states) entries")
     return (d * per_state).sum()

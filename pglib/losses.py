@@ -39,41 +39,54 @@ from __future__ import annotations
 
 import torch
 
+from pglib import validate
+
+from pglib import validate
+
+__all__ = ["surrogate_loss", "importance_ratio", "ratio_surrogate", "clipped_surrogate", "clip_mask",
+           "categorical_kl", "kl_penalty"]
+
 _REDUCTIONS = ("trajectory", "mean", "none")
+_LOGP = ("logp", "logp_new", "logp_old")  # inputs that are log-probabilities (<= 0)
 
 
 def _as_tensor(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(x, dtype=like.dtype if like is not None else torch.float64)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(f"{name} must be a numeric array or tensor, got {type(x).__name__}: {e}") from None
+    """A real ``[..., T]`` tensor (a floating tensor keeps its dtype; others take ``like``'s or float64);
+    NaN is refused everywhere, infinities only at real steps (see :func:`_check_steps`)."""
+    dtype = None if isinstance(x, torch.Tensor) else (like.dtype if like is not None else torch.float64)
+    x = validate.floats(x, name, dtype=dtype, allow_nonfinite=True)
     if x.ndim < 1:
         raise ValueError(f"{name} must have a time axis as its last dimension, shape [..., T]; got a scalar")
-    if x.is_floating_point() and torch.isnan(x.detach()).any():
+    if bool(torch.isnan(x.detach()).any()):
         raise ValueError(f"{name} contains NaN; expected finite values (mask ended steps, do not fill them with NaN)")
     return x
 
 
-def _check_same_shape(ref: torch.Tensor, ref_name: str, **others: torch.Tensor) -> None:
-    for name, x in others.items():
-        if tuple(x.shape) != tuple(ref.shape):
-            raise ValueError(f"{name} must have the same shape as {ref_name}, {tuple(ref.shape)}; got {tuple(x.shape)}")
-
-
-def _mask(mask, like: torch.Tensor) -> torch.Tensor | None:
-    if mask is None:
-        return None
-    mask = torch.as_tensor(mask)
-    if mask.dtype != torch.bool:
-        raise ValueError(f"mask must be a bool tensor (True where a step is real); got dtype {mask.dtype}")
-    _check_same_shape(like, "logp", mask=mask)
-    return mask
+def _check_steps(mask, reduction: str | None, density: bool = False, **tensors) -> tuple:
+    """The door of every loss: per-step inputs ``[..., T]`` of one shape (the first names it), a bool
+    ``mask`` of that shape (or None), a known ``reduction``; finite values and log-probabilities <= 0
+    at the real steps (padding at masked steps may hold anything but NaN); ``density=True``: ``logp``
+    holds log-densities of continuous actions, which may be positive."""
+    density = validate.flag(density, "density")
+    if reduction is not None:
+        validate.one_of(reduction, "reduction", _REDUCTIONS)
+    names = list(tensors)
+    out, like = {}, None
+    for name in names:
+        out[name] = _as_tensor(tensors[name], name, like)
+        like = out[names[0]]
+    validate.same_shape(names[0], like, **{n: out[n] for n in names[1:]})
+    m = None if mask is None else validate.mask(mask, "mask", shape=tuple(like.shape))
+    for name, x in out.items():
+        real = x.detach() if m is None else x.detach()[m]
+        if not bool(torch.isfinite(real).all()):
+            raise ValueError(f"{name} must be finite at the real steps (mask True); got {real[~torch.isfinite(real)][0]}")
+        if name in _LOGP and not density and bool((real > 1e-12).any()):
+            raise ValueError(f"{name} must hold log-probabilities (<= 0); the largest is {real.max().item():.4g}")
+    return (*out.values(), m)
 
 
 def _reduce(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     if mask is not None:
         # torch.where, not multiplication: a masked step may hold inf (e.g. a ratio of padding) and 0*inf = nan.
         terms = torch.where(mask, terms, torch.zeros((), dtype=terms.dtype))
@@ -82,11 +95,6 @@ def _reduce(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> t
     if reduction == "mean":
         return terms.mean()
     return terms.sum(-1).mean() if terms.ndim > 1 else terms.sum(-1)
-
-
-def _check_logp(x: torch.Tensor, name: str) -> None:
-    if (x.detach() > 1e-12).any():
-        raise ValueError(f"{name} must hold log-probabilities (<= 0); the largest is {x.detach().max().item():.4g}")
 
 
 def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
@@ -106,12 +114,8 @@ def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
         >>> surrogate_loss(torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 2.0]]))
         tensor(3.4657)   # = -(log 0.5 * 1 + log 0.25 * 2)
     """
-    logp = _as_tensor(logp, "logp")
-    adv = _as_tensor(advantages, "advantages", like=logp).detach()
-    _check_same_shape(logp, "logp", advantages=adv)
-    if not density:
-        _check_logp(logp, "logp")
-    return _reduce(-logp * adv, _mask(mask, logp), reduction)
+    logp, adv, mask = _check_steps(mask, reduction, density=density, logp=logp, advantages=advantages)
+    return _reduce(-logp * adv.detach(), mask, reduction)
 
 
 def importance_ratio(logp_new, logp_old) -> torch.Tensor:
@@ -124,12 +128,8 @@ def importance_ratio(logp_new, logp_old) -> torch.Tensor:
 
 def _log_ratio(logp_new, logp_old) -> torch.Tensor:
     r"""Checked :math:`\log\rho_t` = ``logp_new - logp_old.detach()``, ``[..., T]``."""
-    logp_new = _as_tensor(logp_new, "logp_new")
-    logp_old = _as_tensor(logp_old, "logp_old", like=logp_new).detach()
-    _check_same_shape(logp_new, "logp_new", logp_old=logp_old)
-    _check_logp(logp_new, "logp_new")
-    _check_logp(logp_old, "logp_old")
-    return logp_new - logp_old
+    logp_new, logp_old, _ = _check_steps(None, None, logp_new=logp_new, logp_old=logp_old)
+    return logp_new - logp_old.detach()
 
 
 def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = "trajectory") -> torch.Tensor:
@@ -147,20 +147,15 @@ def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = 
         >>> ratio_surrogate(torch.log(torch.tensor([0.75])), lp_old, torch.tensor([2.0]))
         tensor(-3.)       # = -(0.75 / 0.5) * 2
     """
+    logp_new, logp_old, adv, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old,
+                                                 advantages=advantages)
     rho = importance_ratio(logp_new, logp_old)
-    adv = _as_tensor(advantages, "advantages", like=rho).detach()
-    _check_same_shape(rho, "logp_new", advantages=adv)
-    return _reduce(-rho * adv, _mask(mask, rho), reduction)
+    return _reduce(-rho * adv.detach(), mask, reduction)
 
 
 def _check_eps(eps) -> float:
-    try:
-        e = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a number in (0, 1), got {eps!r}") from None
-    if not 0.0 < e < 1.0:
-        raise ValueError(f"eps must lie in (0, 1) (the clip range is [1 - eps, 1 + eps]); got {eps!r}")
-    return e
+    """The clip range's half-width: a real number in (0, 1) (the range is [1 - eps, 1 + eps])."""
+    return validate.real(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=None,
@@ -183,11 +178,11 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
         tensor(0.3000)    # = -(min(1.5, 1.2) * 1) - (min(-1.5, -1.2)) = -1.2 + 1.5
     """
     eps = _check_eps(eps)
-    rho = importance_ratio(logp_new, logp_old)
-    adv = _as_tensor(advantages, "advantages", like=rho).detach()
-    _check_same_shape(rho, "logp_new", advantages=adv)
+    logp_new, logp_old, adv, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old,
+                                                 advantages=advantages)
+    rho, adv = importance_ratio(logp_new, logp_old), adv.detach()
     terms = -torch.minimum(rho * adv, torch.clamp(rho, 1.0 - eps, 1.0 + eps) * adv)
-    return _reduce(terms, _mask(mask, rho), reduction)
+    return _reduce(terms, mask, reduction)
 
 
 def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
@@ -203,9 +198,8 @@ def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
         tensor([ True, False, False,  True])
     """
     eps = _check_eps(eps)
-    ratio = _as_tensor(ratio, "ratio").detach()
-    adv = _as_tensor(advantages, "advantages", like=ratio).detach()
-    _check_same_shape(ratio, "ratio", advantages=adv)
+    ratio, adv, _ = _check_steps(None, None, ratio=ratio, advantages=advantages)
+    ratio, adv = ratio.detach(), adv.detach()
     if (ratio < 0).any():
         raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); the smallest is {ratio.min().item():.4g}")
     return ((adv > 0) & (ratio > 1.0 + eps)) | ((adv < 0) & (ratio < 1.0 - eps))
@@ -220,9 +214,12 @@ def categorical_kl(logits_p, logits_q) -> torch.Tensor:
         >>> categorical_kl(torch.log(torch.tensor([0.5, 0.5])), torch.log(torch.tensor([0.9, 0.1])))
         tensor(0.5108)    # = 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1)
     """
-    lp = _as_tensor(logits_p, "logits_p")
-    lq = _as_tensor(logits_q, "logits_q", like=lp)
-    _check_same_shape(lp, "logits_p", logits_q=lq)
+    lp, lq, _ = _check_steps(None, None, logits_p=logits_p, logits_q=logits_q)
+    return _categorical_kl(lp, lq)
+
+
+def _categorical_kl(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+    """The formula of :func:`categorical_kl` for checked logits (``lp`` may hold -inf: probability 0)."""
     lp, lq = torch.log_softmax(lp, -1), torch.log_softmax(lq, -1)
     p = lp.exp()
     # 0 * log 0 = 0: where p(a) = 0 the term vanishes whatever q(a) is.
@@ -254,9 +251,9 @@ def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: 
         >>> kl_penalty(torch.log(torch.tensor([0.25])), torch.log(torch.tensor([0.5])))
         tensor(0.1931)    # = (0.5 - 1) - log 0.5
     """
-    if estimator not in _KL_ESTIMATORS:
-        raise ValueError(f"estimator must be one of {_KL_ESTIMATORS}; got {estimator!r}")
+    validate.one_of(estimator, "estimator", _KL_ESTIMATORS)
+    logp_new, logp_old, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old)
     log_rho = _log_ratio(logp_new, logp_old)
     rho = torch.exp(log_rho)
     terms = -log_rho if estimator == "k1" else (rho - 1.0) - log_rho
-    return _reduce(terms, _mask(mask, rho), reduction)
+    return _reduce(terms, mask, reduction)

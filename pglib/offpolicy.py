@@ -26,13 +26,22 @@ from __future__ import annotations
 
 import torch
 
-from pglib import exact, losses
+from pglib import exact, losses, validate
 from pglib.mdp import DTYPE, TabularMDP
+
+__all__ = ["single_step_expectation", "time_kl", "trajectory_kl", "weight_second_moment", "limiting_ess_fraction",
+           "surrogate_objective", "surrogate_gradient", "clip_fraction"]
 
 _CRITICS = ("behaviour", "target")
 
 
-_horizon = exact._need_finite  # the horizon T, or a ValueError naming the function that needs one
+def _horizon(mdp: TabularMDP, what: str, *logits) -> int:
+    """The door of every function here: the horizon T of ``mdp`` (a ValueError naming ``what`` if it
+    has none), and each of ``logits`` (given as ``(value, name)``) fits the MDP."""
+    T = exact._need_finite(mdp, what)
+    for value, name in logits:
+        validate.mdp_logits(mdp, value, name)
+    return T
 
 
 def _behaviour_advantage(mdp: TabularMDP, behaviour_logits) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -46,7 +55,7 @@ def _behaviour_advantage(mdp: TabularMDP, behaviour_logits) -> tuple[torch.Tenso
 
 def _state_kl(mdp: TabularMDP, logits_p, logits_q) -> torch.Tensor:
     """Per-state KL(p || q), ``[S]``; 0 at terminal states, which take no decision."""
-    return torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), losses.categorical_kl(logits_p, logits_q))
+    return torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), losses._categorical_kl(logits_p, logits_q))
 
 
 def _score_weights(mdp: TabularMDP, T: int) -> torch.Tensor:
@@ -74,9 +83,8 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits, critic: s
     :func:`pglib.estimators.expected_step_importance`); the difference between the two critics
     splits the estimator's bias into a state-distribution part and a value part.
     """
-    T = _horizon(mdp, "single_step_expectation")
-    if critic not in _CRITICS:
-        raise ValueError(f"critic must be one of {_CRITICS}; got {critic!r}")
+    T = _horizon(mdp, "single_step_expectation", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
+    validate.one_of(critic, "critic", _CRITICS)
     with torch.no_grad():
         pi = mdp.policy(logits)
         p_old = exact.time_occupancy(mdp, behaviour_logits)                                    # [T, S]
@@ -92,7 +100,7 @@ def time_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
     By the chain rule of KL its sum over ``t`` is the divergence between the two trajectory
     distributions, :math:`\mathrm{KL}(p_\mathrm{old}(\tau)\,\|\,p_\theta(\tau))` (see :func:`trajectory_kl`).
     """
-    _horizon(mdp, "time_kl")
+    _horizon(mdp, "time_kl", (behaviour_logits, "behaviour_logits"), (logits, "logits"))
     with torch.no_grad():
         kl = _state_kl(mdp, mdp.check_logits(behaviour_logits), mdp.check_logits(logits))          # [S]
         return exact.time_occupancy(mdp, behaviour_logits) @ kl
@@ -113,7 +121,7 @@ def weight_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> torch.Ten
     takes no decision, so its ratio is 1. Since :math:`\mathbb{E}_\mathrm{old}[W_{0:t}] = 1`, the variance of the
     weight is this minus one; it grows geometrically in ``t`` whenever the policies differ.
     """
-    T = _horizon(mdp, "weight_second_moment")
+    T = _horizon(mdp, "weight_second_moment", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
     with torch.no_grad():
         pi, mu = mdp.policy(logits), mdp.policy(behaviour_logits)
         if ((mu == 0) & (pi > 0)).any():
@@ -159,22 +167,24 @@ def surrogate_objective(mdp: TabularMDP, logits, behaviour_logits, eps: float | 
     :math:`J(\theta_\mathrm{old}) + L(\theta)` is the first-order model of :math:`J(\theta)` that ignores the
     change of state distribution.
     """
-    T = _horizon(mdp, "surrogate_objective")
+    T = _horizon(mdp, "surrogate_objective", (behaviour_logits, "behaviour_logits"))
     logits = mdp.check_logits(logits)
+    beta = validate.real(beta, "beta", low=0.0)
+    eps = None if eps is None else losses._check_eps(eps)
     mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)                            # [S, A], [T, S], [T, S, A]
     A_old = _score_weights(mdp, T)[:, None, None] * A_old
     weight = p_old[:, :, None] * mu[None]                                                      # P_old(s_t=s, a_t=a)
     logp_new = torch.log_softmax(logits, -1).expand(T, -1, -1)
     logp_old = torch.log(mu).expand(T, -1, -1)
-    if eps is None:
-        terms = losses.ratio_surrogate(logp_new, logp_old, A_old, reduction="none")
-    else:
-        terms = losses.clipped_surrogate(logp_new, logp_old, A_old, eps=eps, reduction="none")
     keep = weight > 0   # actions the behaviour never takes carry no weight (and may have log 0)
+    if eps is None:
+        terms = losses.ratio_surrogate(logp_new, logp_old, A_old, mask=keep, reduction="none")
+    else:
+        terms = losses.clipped_surrogate(logp_new, logp_old, A_old, eps=eps, mask=keep, reduction="none")
     objective = -torch.where(keep, weight * terms, torch.zeros((), dtype=DTYPE)).sum()
     if beta:
         kl = _state_kl(mdp, torch.log(mu), logits)                                             # [S], differentiable
-        objective = objective - float(beta) * (p_old.sum(0) * kl).sum()
+        objective = objective - beta * (p_old.sum(0) * kl).sum()
     return objective
 
 
@@ -195,7 +205,8 @@ def clip_fraction(mdp: TabularMDP, logits, behaviour_logits, eps: float) -> torc
     r"""Exact fraction of behaviour decisions whose clipped-surrogate gradient is zero, shape ``[T]``:
     :math:`P_\mathrm{old}(\text{clip\_mask}(\rho_t, A^{\mathrm{old}}_t(s_t,a_t), \epsilon) \mid s_t \text{ not terminal})`
     with the exact behaviour advantage (as in :func:`surrogate_objective`)."""
-    T = _horizon(mdp, "clip_fraction")
+    T = _horizon(mdp, "clip_fraction", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
+    eps = losses._check_eps(eps)
     with torch.no_grad():
         pi = mdp.policy(logits)
         mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)
