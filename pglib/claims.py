@@ -21,16 +21,16 @@ hoped for. Every no-bias line also prints the test's power: the bias it would de
 probability 80%, relative to ``|reference|`` (by default ``|exact|``), along the reference
 and in the least favourable direction.
 
-=====================  ===========================================  ==========================
-check                  passes when                                  fail_rate (claim true)
-=====================  ===========================================  ==========================
-:func:`unbiased`       the unbiasedness test does **not** reject     ``alpha``
-:func:`biased`         the test **does** reject (negative control)   1 - power at its bias
-:func:`close`          ``|measured - expected| <= atol + rtol|exp|``  ``fail_rate`` (default 0)
-:func:`smaller_variance` the CI of Var(a)/Var(b) lies below 1       P(CI reaches 1)
-:func:`holds`          ``condition`` is true                         ``fail_rate`` (required)
-:func:`raises`         ``fn()`` raises the stated error              0
-=====================  ===========================================  ==========================
+========================  =============================================  =========================
+check                     passes when                                    fail_rate (claim true)
+========================  =============================================  =========================
+:func:`unbiased`          the unbiasedness test does **not** reject      ``alpha``
+:func:`biased`            the test **does** reject (negative control)    1 - power at its bias
+:func:`close`             ``|measured - expected| <= atol + rtol|exp|``  ``fail_rate`` (default 0)
+:func:`smaller_variance`  the CI of Var(a)/Var(b) lies below 1           P(CI reaches 1)
+:func:`holds`             ``condition`` is true                          ``fail_rate`` (required)
+:func:`raises`            ``fn()`` raises the stated error               0
+========================  =============================================  =========================
 
 Records: every check, passed or failed, appends a dict to :data:`RECORD` (``id``, ``kind``,
 ``passed``, ``text``, ``expected``, ``fail_rate``, ``alpha``, ``statistic``, ``p_value``,
@@ -167,6 +167,12 @@ def _verdict(claim_id: str, kind: str, passed: bool, text: str, expected: str, *
         _emit([(record, line)])
 
 
+def _json_safe(record: dict) -> dict:
+    """The record with non-finite floats (a T² of inf) as strings: Jupyter metadata is JSON."""
+    return {k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in record.items()}
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -188,7 +194,7 @@ def _emit(entries: list[tuple[dict, str]], title: str | None = None) -> None:
         (record, line), = entries
         markup = f'<pre class="claim-check" id="{anchor(record["id"])}">{html.escape(_wrap(line))}</pre>'
         display({"text/plain": plain, "text/html": markup}, raw=True,
-                metadata={"pglib.claim": [record]})
+                metadata={"pglib.claim": [_json_safe(record)]})
         return
     rows = []
     for record, _ in entries:
@@ -201,7 +207,7 @@ def _emit(entries: list[tuple[dict, str]], title: str | None = None) -> None:
               "<thead><tr><th>claim</th><th>measured (power or tolerance)</th><th>verdict</th>"
               f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
     display({"text/plain": plain, "text/html": markup}, raw=True,
-            metadata={"pglib.claim": [r for r, _ in entries]})
+            metadata={"pglib.claim": [_json_safe(r) for r, _ in entries]})
 
 
 @contextlib.contextmanager
