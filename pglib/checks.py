@@ -37,7 +37,8 @@ from typing import Sequence
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from pglib.returns import check_gamma, reward_to_go
+from pglib import validate
+from pglib.returns import reward_to_go
 
 __all__ = [
     "Verdict", "check_on_policy", "check_detached", "check_actions_detached", "check_reward_to_go",
@@ -64,31 +65,35 @@ class Verdict:
 
 
 def _tensor(x, name: str) -> torch.Tensor:
+    """A real tensor (a tensor keeps its dtype: integer actions stay integers); bools, complex numbers and
+    strings are refused."""
     if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool or x.is_complex():
+            raise validate.ArgumentTypeError(f"{name} must be a real-valued tensor; got {validate.describe(x)}")
         return x
-    try:
-        return torch.as_tensor(x, dtype=_F64)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{name} must be a numeric array or tensor; got {type(x).__name__} ({e})") from None
+    return validate.floats(x, name, allow_nonfinite=True)
 
 
 def _mask(mask, shape: tuple, name: str = "mask") -> torch.Tensor:
     if mask is None:
         return torch.ones(shape, dtype=torch.bool)
-    mask = torch.as_tensor(mask)
-    if mask.dtype != torch.bool:
-        raise ValueError(f"{name} must be a bool tensor (True at real steps); got dtype {mask.dtype}")
-    if tuple(mask.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}; got {tuple(mask.shape)}")
-    if not bool(mask.any()):
-        raise ValueError(f"{name} selects no step; expected at least one real step")
-    return mask
+    return validate.mask(mask, name, shape=tuple(shape), nonempty=True)
 
 
 def _same_shape(ref_name: str, ref: torch.Tensor, **others: torch.Tensor) -> None:
-    for name, x in others.items():
-        if tuple(x.shape) != tuple(ref.shape):
-            raise ValueError(f"{name} must have the shape of {ref_name}, {tuple(ref.shape)}; got {tuple(x.shape)}")
+    validate.same_shape(ref_name, ref, **others)
+
+
+def _tol(x, name: str) -> float:
+    return validate.real(x, name, low=0.0)
+
+
+def _steps(x, name: str, mask, need_2d: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    t = _tensor(x, name).detach().to(_F64)
+    if need_2d and t.ndim != 2:
+        raise ValueError(f"{name} must have shape [N, T] (one row per episode); got {tuple(t.shape)}")
+    _finite(t, name)
+    return t, _mask(mask, tuple(t.shape))
 
 
 def _small(x: float) -> str:
@@ -97,33 +102,36 @@ def _small(x: float) -> str:
 
 
 def _finite(x: torch.Tensor, name: str) -> None:
-    if x.is_floating_point() and not bool(torch.isfinite(x.detach()).all()):
-        raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
+    validate.finite(x, name)
 
 
 # ----------------------------------------------------------------------------- the checks
 
 
-def check_on_policy(logp_stored, logp_current, mask=None, atol: float = 1e-6) -> Verdict:
+def check_on_policy(logp_stored, logp_current, mask=None, atol: float = 1e-6, density: bool = False) -> Verdict:
     r"""The batch is on-policy: :math:`\log\pi_{\text{stored}}(a|s) = \log\pi_\theta(a|s)` at every real step.
 
     ``logp_stored``: the log-probabilities recorded when the actions were sampled; ``logp_current``: the
     current policy's log-probabilities of the same actions, e.g. ``policy(obs).log_prob(actions)``.
     Same shape (``[N, T]`` or ``[B]``). A stale batch (a second update on the same data, a replay
     buffer) makes the plain estimator biased; correct it with importance ratios
-    (:func:`pglib.losses.ratio_surrogate`) or resample.
+    (:func:`pglib.losses.ratio_surrogate`) or resample. Log-probabilities must be <= 0;
+    ``density=True`` allows the positive log-densities of continuous actions.
 
     Example::
 
         >>> check_on_policy(torch.log(torch.tensor([0.5, 0.25])), torch.log(torch.tensor([0.5, 0.25])))
         OK [on_policy] max |stored − current| log-probability = 0 ≤ atol=1e-06 over 2 steps
     """
-    old = _tensor(logp_stored, "logp_stored").detach().to(_F64)
-    new = _tensor(logp_current, "logp_current").detach().to(_F64)
+    old, m = _steps(logp_stored, "logp_stored", mask)
+    new, _ = _steps(logp_current, "logp_current", mask)
     _same_shape("logp_stored", old, logp_current=new)
-    _finite(old, "logp_stored")
-    _finite(new, "logp_current")
-    m = _mask(mask, tuple(old.shape))
+    atol = _tol(atol, "atol")
+    if not validate.flag(density, "density"):
+        for name, x in (("logp_stored", old), ("logp_current", new)):
+            if bool((x[m] > 1e-12).any()):
+                raise ValueError(f"{name} must hold log-probabilities (<= 0; density=True for log-densities); "
+                                 f"the largest is {x[m].max().item():.4g}")
     diff = (old - new).abs()[m]
     worst, n = float(diff.max()), int(m.sum())
     if worst > atol:
@@ -203,6 +211,15 @@ def check_actions_detached(actions) -> Verdict:
         "dist.sample() (or detached with .detach())")
 
 
+def _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol) -> tuple:
+    w, m = _steps(weights, "weights", mask, need_2d=True)
+    r, _ = _steps(rewards, "rewards", None)
+    _same_shape("weights", w, rewards=r)
+    b = torch.zeros_like(w) if baseline is None else _steps(baseline, "baseline", None)[0]
+    _same_shape("weights", w, baseline=b)
+    return w, r, b, m, validate.gamma(gamma), _tol(atol, "atol")
+
+
 def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None, atol: float = 1e-8) -> Verdict:
     r"""Each action is weighted by its reward-to-go :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` (minus ``baseline``).
 
@@ -221,17 +238,7 @@ def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
         >>> check_reward_to_go(torch.tensor([[3.0, 2.0, 1.0]]), torch.ones(1, 3), gamma=1.0)
         OK [reward_to_go] weights = rewards-to-go G_t (max |difference| = 0 ≤ atol=1e-08) over 3 steps
     """
-    gamma = check_gamma(gamma)
-    w = _tensor(weights, "weights").detach().to(_F64)
-    r = _tensor(rewards, "rewards").detach().to(_F64)
-    if w.ndim != 2:
-        raise ValueError(f"weights must have shape [N, T] (one row per episode); got {tuple(w.shape)}")
-    _same_shape("weights", w, rewards=r)
-    _finite(w, "weights")
-    _finite(r, "rewards")
-    m = _mask(mask, tuple(w.shape))
-    b = torch.zeros_like(w) if baseline is None else _tensor(baseline, "baseline").detach().to(_F64)
-    _same_shape("weights", w, baseline=b)
+    w, r, b, m, gamma, atol = _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol)
     r = torch.where(m, r, torch.zeros((), dtype=_F64))
     G = reward_to_go(r, gamma)
     n = int(m.sum())
@@ -272,9 +279,8 @@ def check_normalized(advantages, mask=None, atol: float = 1e-3) -> Verdict:
         >>> check_normalized(torch.tensor([-1.0, 1.0]))
         OK [normalized] mean = 0, std = 1 (±0.001) over 2 steps
     """
-    a = _tensor(advantages, "advantages").detach().to(_F64)
-    _finite(a, "advantages")
-    m = _mask(mask, tuple(a.shape))
+    a, m = _steps(advantages, "advantages", mask)
+    atol = _tol(atol, "atol")
     x = a[m]
     n = x.numel()
     if n < 2:
@@ -323,13 +329,15 @@ def check_stochastic(policy_or_dist, obs=None, min_std: float = 1e-3, min_entrop
         OK [stochastic] smallest std = 0.5 ≥ min_std=0.001
     """
     d = policy_or_dist
+    min_std, min_entropy = _tol(min_std, "min_std"), _tol(min_entropy, "min_entropy")
     if isinstance(d, torch.Tensor):
-        std = d.detach().to(_F64)
+        std = _tensor(d, "policy_or_dist").detach().to(_F64)
     else:
         std = _stds(d)
     if std is not None:
-        if std.numel() == 0 or bool(torch.isnan(std).any()) or bool((std < 0).any()):
-            raise ValueError(f"standard deviations must be non-negative numbers; got {std.flatten()[:5].tolist()}")
+        if std.numel() == 0 or not bool(torch.isfinite(std).all()) or bool((std < 0).any()):
+            raise ValueError(f"standard deviations must be finite non-negative numbers; got "
+                             f"{std.flatten()[:5].tolist()}")
         smallest = float(std.min())
         if smallest == 0.0:
             raise ValueError(
@@ -387,6 +395,9 @@ def check_loss_gradient(loss: torch.Tensor, params: Sequence[torch.Tensor], dist
 
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
         raise ValueError(f"loss must be a scalar tensor; got {getattr(loss, 'shape', type(loss).__name__)}")
+    validate.finite(loss, "loss")
+    if rtol is not None:
+        rtol = validate.real(rtol, "rtol", low=0.0, low_open=True)
     if not loss.requires_grad:
         raise ValueError("loss does not require grad: it is not connected to any parameter")
     params = [p for p in params if isinstance(p, torch.Tensor) and p.requires_grad]

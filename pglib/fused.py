@@ -36,9 +36,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from pglib import validate
 from pglib.mdp import TabularMDP
-from pglib.returns import check_gamma, discount_weights
-from pglib.sampling import _check_count, _resolve_horizon, inverse_cdf_table
+from pglib.returns import discount_weights
+from pglib.sampling import _resolve_horizon, inverse_cdf_table
 
 __all__ = ["reinforce_estimates", "reinforce_moments", "Moments", "available"]
 
@@ -176,7 +177,7 @@ class _Tables(NamedTuple):
 
 def _tables(mdp, logits, horizon, gamma) -> _Tables:
     T = _resolve_horizon(mdp, horizon)  # also checks that mdp is a TabularMDP
-    gamma = mdp.gamma if gamma is None else check_gamma(gamma)
+    gamma = mdp.gamma if gamma is None else validate.gamma(gamma)
     with torch.no_grad():
         logits = mdp.check_logits(logits).detach()
         S, A = mdp.n_states, mdp.n_actions
@@ -191,7 +192,10 @@ def _tables(mdp, logits, horizon, gamma) -> _Tables:
 
 
 def _check_uniforms(uniforms, T: int) -> np.ndarray:
-    U = np.asarray(uniforms)
+    if not isinstance(uniforms, np.ndarray):
+        raise validate.ArgumentTypeError(f"uniforms must be a float64 numpy array [N, 2T]; got "
+                                         f"{validate.describe(uniforms)}")
+    U = uniforms
     if U.dtype != np.float64 or U.ndim != 2 or U.shape[1] != 2 * T:
         raise ValueError(f"uniforms must be a float64 array of shape [N, 2T] with 2T = {2 * T}; "
                          f"got {U.dtype} {tuple(U.shape)}")
@@ -203,9 +207,7 @@ def _check_uniforms(uniforms, T: int) -> np.ndarray:
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None, got {seed!r}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(validate.seed(seed))
 
 
 def _estimates_from_uniforms(mdp: TabularMDP, logits, uniforms, horizon=None, gamma=None) -> np.ndarray:
@@ -233,9 +235,11 @@ def reinforce_estimates(mdp: TabularMDP, logits, n: int, seed=None, horizon: int
 
         g_hat = fused.reinforce_estimates(m, logits, 10**5, seed=0).mean(0)   # ~ exact.gradient(m, logits)
     """
-    n = _check_count(n, "n")
-    chunk_size = _check_count(chunk_size, "chunk_size")
+    n = validate.positive_int(n, "n")
+    chunk_size = validate.positive_int(chunk_size, "chunk_size")
     tb = _tables(mdp, logits, horizon, gamma)
+    validate.memory(validate.nbytes(n, tb.S * tb.A) + validate.nbytes(min(chunk_size, n), 2 * tb.T),
+                    f"reinforce_estimates of {n} trajectories ([n, S, A] = [{n}, {tb.S}, {tb.A}])")
     rng = _rng(seed)
     est_k, _ = _kernels()
     out = np.empty((n, tb.S * tb.A), dtype=np.float64)
@@ -269,9 +273,10 @@ def reinforce_moments(mdp: TabularMDP, logits, n: int, seed=None, horizon: int |
     without storing them: the kernel adds each chunk's estimates and their squares (chunk mean and sum of
     squared deviations follow), and chunks are combined with Chan, Golub & LeVeque's pairwise update. Memory is ``O(chunk_size * T)`` whatever ``n``.
     """
-    n = _check_count(n, "n")
-    chunk_size = _check_count(chunk_size, "chunk_size")
+    n = validate.positive_int(n, "n")
+    chunk_size = validate.positive_int(chunk_size, "chunk_size")
     tb = _tables(mdp, logits, horizon, gamma)
+    validate.memory(validate.nbytes(min(chunk_size, n), 2 * tb.T), f"a chunk of {min(chunk_size, n)} trajectories")
     rng = _rng(seed)
     _, mom_k = _kernels()
     SA = tb.S * tb.A

@@ -24,9 +24,9 @@ from __future__ import annotations
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from pglib import exact
+from pglib import exact, validate
 from pglib.mdp import DTYPE, TabularMDP
-from pglib.returns import check_gamma, reward_to_go
+from pglib.returns import reward_to_go
 
 __all__ = ["policy_distribution", "per_sample_scores", "score_function_gradient", "expected_surrogate",
            "surrogate_values"]
@@ -39,7 +39,8 @@ def _kind(policy) -> str:
         return "categorical"
     if isinstance(policy, GaussianMLP):
         return "gaussian"
-    raise ValueError(f"policy must be a pglib.policies.CategoricalMLP or GaussianMLP; got {type(policy).__name__}")
+    raise validate.ArgumentTypeError(f"policy must be a pglib.policies.CategoricalMLP or GaussianMLP; "
+                                     f"got {type(policy).__name__}")
 
 
 def policy_distribution(policy, obs, params: dict[str, torch.Tensor] | None = None) -> Distribution:
@@ -53,14 +54,23 @@ def policy_distribution(policy, obs, params: dict[str, torch.Tensor] | None = No
     kind = _kind(policy)
     own = dict(policy.named_parameters())
     if params is not None:
+        if not isinstance(params, dict):
+            raise validate.ArgumentTypeError(f"params must be a dict of parameter tensors; got {type(params).__name__}")
         unknown = set(params) - set(own)
         if unknown:
             raise ValueError(f"params has names that are not parameters of the policy: {sorted(unknown)}")
         own.update(params)
     dtype = next(iter(own.values())).dtype
-    obs = torch.as_tensor(obs, dtype=dtype)
-    if obs.ndim != 2 or obs.shape[-1] != policy.obs_dim:
+    obs = validate.floats(obs, "obs", dtype=dtype, ndim=2, dims=f"[B, {policy.obs_dim}]")
+    if obs.shape[-1] != policy.obs_dim:
         raise ValueError(f"obs must have shape [B, {policy.obs_dim}]; got {tuple(obs.shape)}")
+    return _distribution(policy, kind, obs, own)
+
+
+def _distribution(policy, kind: str, obs: torch.Tensor, own: dict) -> Distribution:
+    """The formula of :func:`policy_distribution` for checked inputs (no data-dependent checks:
+    it runs inside ``torch.func.vmap``)."""
+    obs = obs.to(next(iter(own.values())).dtype)
     net_params = {k[len("net."):]: v for k, v in own.items() if k.startswith("net.")}
     out = torch.func.functional_call(policy.net, net_params, (obs,))
     if kind == "categorical":
@@ -69,12 +79,19 @@ def policy_distribution(policy, obs, params: dict[str, torch.Tensor] | None = No
 
 
 def _check_batch(policy, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
-    obs, actions = torch.as_tensor(obs), torch.as_tensor(actions)
-    if actions.requires_grad:
+    """``obs [B, obs_dim]`` and ``actions`` (``[B]`` integers below ``n_actions``, or ``[B, act_dim]`` reals)."""
+    kind = _kind(policy)
+    obs = validate.floats(obs, "obs", dtype=None, ndim=2, dims=f"[B, {policy.obs_dim}]")
+    B = obs.shape[0]
+    if obs.shape[1] != policy.obs_dim:
+        raise ValueError(f"obs must have shape [B, obs_dim] = [B, {policy.obs_dim}]; got {tuple(obs.shape)}")
+    if isinstance(actions, torch.Tensor) and actions.requires_grad:
         raise ValueError("actions must not require grad: the score treats the sampled actions as data")
-    if obs.ndim != 2 or actions.shape[0] != obs.shape[0]:
-        raise ValueError(f"obs must be [B, obs_dim] and actions [B, ...] with the same B; got {tuple(obs.shape)}, "
-                         f"{tuple(actions.shape)}")
+    if kind == "categorical":
+        actions = validate.integers(actions, "actions", shape=(B,), dims="[B]", high=policy.n_actions)
+    else:
+        actions = validate.floats(actions, "actions", dtype=None, shape=(B, policy.act_dim),
+                                  dims=f"[B, act_dim] = [B, {policy.act_dim}]")
     return obs, actions
 
 
@@ -91,9 +108,10 @@ def per_sample_scores(policy, obs, actions) -> dict[str, torch.Tensor]:
     """
     obs, actions = _check_batch(policy, obs, actions)
     params = {k: v.detach() for k, v in policy.named_parameters()}
+    kind = _kind(policy)
 
     def log_prob_one(p, o, a):
-        return policy_distribution(policy, o[None], p).log_prob(a[None])[0]
+        return _distribution(policy, kind, o[None], {**params, **p}).log_prob(a[None])[0]
 
     return torch.func.vmap(torch.func.grad(log_prob_one), in_dims=(None, 0, 0))(params, obs, actions)
 
@@ -105,14 +123,11 @@ def score_function_gradient(policy, obs, actions, weights, n: int | None = None)
     REINFORCE estimate; it is minus the gradient of ``surrogate_loss(logp [N, T], weights [N, T])``.
     ``n`` defaults to ``B`` (a mean over steps). ``weights``: ``[B]``.
     """
+    obs, actions = _check_batch(policy, obs, actions)
+    B = obs.shape[0]
+    w = validate.floats(weights, "weights", dtype=None, shape=(B,), dims="[B]")
+    n = B if n is None else validate.positive_int(n, "n")
     scores = per_sample_scores(policy, obs, actions)
-    w = torch.as_tensor(weights)
-    B = torch.as_tensor(obs).shape[0]
-    if w.ndim != 1 or w.shape[0] != B:
-        raise ValueError(f"weights must have shape [B] = [{B}]; got {tuple(w.shape)}")
-    n = B if n is None else n
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
     return {k: torch.einsum("b,b...->...", w.detach().to(s.dtype), s) / n for k, s in scores.items()}
 
 
@@ -141,10 +156,10 @@ def expected_surrogate(mdp: TabularMDP, logits) -> torch.Tensor:
 def surrogate_values(traj, logits, gamma: float) -> torch.Tensor:
     r"""Per-trajectory :math:`\sum_t m_t\,\gamma^t\log\pi_\theta(a_t|s_t)\,G_t`, shape ``[N]``; its mean
     estimates :func:`expected_surrogate`. ``traj``: a :class:`pglib.sampling.Trajectories` batch."""
-    gamma = check_gamma(gamma)
-    logits = torch.as_tensor(logits, dtype=DTYPE)
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape [S, A]; got {tuple(logits.shape)}")
+    from pglib.estimators import _check_logits, _check_traj
+
+    traj, gamma = _check_traj(traj), validate.gamma(gamma)
+    logits = _check_logits(logits, traj)
     log_pi = torch.log_softmax(logits, -1)[traj.states, traj.actions]  # [N, T]
     G = reward_to_go(torch.where(traj.mask, traj.rewards, torch.zeros((), dtype=DTYPE)), gamma)
     disc = gamma ** torch.arange(traj.horizon, dtype=DTYPE)

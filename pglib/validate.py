@@ -156,7 +156,7 @@ def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | 
     if not t.is_floating_point():
         if not integers:
             raise ArgumentTypeError(f"{name} must be a floating-point tensor; got {describe(x)}")
-        t = t.to(DTYPE)
+        t = t.to(DTYPE if dtype is None else dtype)
     elif dtype is not None:
         t = t.to(dtype)
     _check_shape(t, name, ndim, min_ndim, shape, dims)
