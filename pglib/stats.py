@@ -331,8 +331,8 @@ class UnbiasednessResult:
         r"""Probability that this test (same ``n``, ``alpha`` and sample covariance) rejects
         when the true mean is ``exact + shift``.
 
-        Hotelling: :math:`P(F' > F_{1-lpha}(r, n-r))` for the noncentral
-        :math:`F'(r, n - r, \lambda)`, :math:`\lambda = n\,\delta^	op S^+ \delta`. Bonferroni:
+        Hotelling: :math:`P(F' > F_{1-\alpha}(r, n-r))` for the noncentral
+        :math:`F'(r, n - r, \lambda)`, :math:`\lambda = n\,\delta^\top S^+ \delta`. Bonferroni:
         the power of the most sensitive single coordinate (a lower bound on the whole
         test's power). A shift with a part where the samples never vary is seen exactly
         (power 1).
@@ -348,9 +348,8 @@ class UnbiasednessResult:
 
         ``direction`` has the shape of ``exact`` (only its direction matters); ``None`` means
         the least favourable direction, the top eigenvector of the sample covariance,
-        where :math:`\lVert\delta
-Vert = \sqrt{\lambda^st \ell_{\max} / n}` with
-        :math:`\lambda^st` the noncentrality at which the noncentral F gives ``power``.
+        where :math:`\lVert\delta\rVert = \sqrt{\lambda^\ast \ell_{\max} / n}` with
+        :math:`\lambda^\ast` the noncentrality at which the noncentral F gives ``power``.
         For Bonferroni the result is an upper bound (the power of one coordinate).
         A direction with a part where the samples do not vary returns the tiny shift that
         the exact-null rule catches. Example: with ``n`` samples of a unit-variance
