@@ -28,17 +28,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from pglib import validate
+
+__all__ = ["LQR", "double_integrator", "objective", "exact_gradient", "sample", "reinforce_gradients"]
+
 _f64 = torch.float64
+_WEIGHTINGS = ("return", "reward_to_go", "next_reward_to_go")
 
 
 def _square(name: str, x: torch.Tensor, size: int) -> None:
     if tuple(x.shape) != (size, size):
         raise ValueError(f"{name} must have shape [{size}, {size}], got {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} must be finite, got NaN or inf")
+
+
+def _covariance(name: str, x: torch.Tensor, zero_ok: bool) -> None:
+    """A covariance the sampler can take a Cholesky factor of: symmetric positive definite (or 0)."""
+    if not torch.allclose(x, x.T, atol=1e-12, rtol=1e-10):
+        raise ValueError(f"{name} must be symmetric; the largest |C - C^T| is {(x - x.T).abs().max().item():.3g}")
+    if zero_ok and not bool(x.any()):
+        return
+    if torch.linalg.cholesky_ex(x).info.item() != 0:
+        raise ValueError(f"{name} must be positive definite{' (or all zero)' if zero_ok else ''}; its smallest "
+                         f"eigenvalue is {torch.linalg.eigvalsh(x).min().item():.3g}")
 
 
 @dataclass
@@ -56,10 +69,10 @@ class LQR:
     def __post_init__(self):
         for name in ("A", "B", "Q", "R", "initial_cov", "noise_cov"):
             value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, torch.as_tensor(value, dtype=_f64))
-        if self.B.ndim != 2:
-            raise ValueError(f"B must have shape [n, m], got {tuple(self.B.shape)}")
+            if value is not None:  # copies: the caller's tensors cannot change this problem later
+                setattr(self, name, validate.floats(value, name, ndim=2, copy=True))
+        if self.B.shape[0] < 1 or self.B.shape[1] < 1:
+            raise ValueError(f"B must have shape [n, m] with n, m >= 1, got {tuple(self.B.shape)}")
         n, m = self.B.shape
         _square("A", self.A, n)
         _square("Q", self.Q, n)
@@ -68,9 +81,9 @@ class LQR:
         if self.noise_cov is None:
             self.noise_cov = torch.zeros(n, n, dtype=_f64)
         _square("noise_cov", self.noise_cov, n)
-        if int(self.horizon) != self.horizon or self.horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got {self.horizon!r}")
-        self.horizon = int(self.horizon)
+        _covariance("initial_cov", self.initial_cov, zero_ok=False)
+        _covariance("noise_cov", self.noise_cov, zero_ok=True)
+        self.horizon = validate.steps(self.horizon, "horizon")
 
     @property
     def n_states(self) -> int:
@@ -81,30 +94,36 @@ class LQR:
         return self.B.shape[1]
 
     def _check(self, K, sigma) -> tuple[torch.Tensor, float]:
-        K = torch.as_tensor(K, dtype=_f64)
+        K = validate.floats(K, "K")
         if tuple(K.shape) != (self.n_actions, self.n_states):
             raise ValueError(f"K must have shape [{self.n_actions}, {self.n_states}], got {tuple(K.shape)}")
-        if float(sigma) == 0:
+        sigma = validate.real(sigma, "sigma", low=0.0)
+        if sigma == 0:
             raise ValueError(
                 "sigma = 0 makes the policy deterministic, and a deterministic policy has no score function: "
                 "grad log pi(a|s) does not exist, so the score-function (REINFORCE) estimator cannot be formed; "
                 "expected sigma > 0 (or use a deterministic policy gradient with a learned critic)")
-        if not float(sigma) > 0:
-            raise ValueError(f"sigma must be a positive standard deviation, got {sigma!r}")
-        return K, float(sigma)
+        return K, sigma
 
 
 def double_integrator(horizon: int = 10, dt: float = 0.2, control_cost: float = 1.0, noise: float = 0.0) -> LQR:
     """A point mass pushed by a force: state (position, velocity), action (force); x0 ~ N(0, I)."""
+    dt = validate.real(dt, "dt", low=0.0, low_open=True)
+    control_cost = validate.real(control_cost, "control_cost", low=0.0)
+    noise = validate.real(noise, "noise", low=0.0)
     A = torch.tensor([[1.0, dt], [0.0, 1.0]], dtype=_f64)
     B = torch.tensor([[0.5 * dt**2], [dt]], dtype=_f64)
     return LQR(A=A, B=B, Q=torch.eye(2, dtype=_f64), R=control_cost * torch.eye(1, dtype=_f64),
                initial_cov=torch.eye(2, dtype=_f64), horizon=horizon, noise_cov=noise**2 * torch.eye(2, dtype=_f64))
 
 
+def _check_lqr(lqr, K, sigma) -> tuple[torch.Tensor, float]:
+    return validate.instance(lqr, "lqr", LQR, "an LQR problem")._check(K, sigma)
+
+
 def objective(lqr: LQR, K, sigma: float) -> torch.Tensor:
     r"""Exact expected return :math:`J(K) = \mathbb E[\sum_{t<H} r_t]` (a negative cost), differentiable in ``K``."""
-    K, sigma = lqr._check(K, sigma)
+    K, sigma = _check_lqr(lqr, K, sigma)
     closed = lqr.A + lqr.B @ K
     cov = lqr.initial_cov
     total = torch.zeros((), dtype=_f64)
@@ -116,19 +135,27 @@ def objective(lqr: LQR, K, sigma: float) -> torch.Tensor:
 
 def exact_gradient(lqr: LQR, K, sigma: float) -> torch.Tensor:
     r""":math:`\nabla_K J(K)`, ``[m, n]``, by autodiff through the covariance recursion."""
-    K, sigma = lqr._check(K, sigma)
+    K, sigma = _check_lqr(lqr, K, sigma)
     K = K.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(objective(lqr, K, sigma), K)
     return grad
 
 
+def _check_sample(lqr: LQR, K, sigma, n, generator) -> tuple[torch.Tensor, float, int, torch.Generator]:
+    validate.instance(lqr, "lqr", LQR, "an LQR problem")
+    K, sigma = lqr._check(K, sigma)
+    n = validate.positive_int(n, "n")
+    validate.memory(validate.nbytes(n, lqr.horizon, lqr.n_states + 2 * lqr.n_actions + 1),
+                    f"{n} LQR trajectories of {lqr.horizon} steps")
+    if not isinstance(generator, torch.Generator):
+        generator = torch.Generator().manual_seed(validate.positive_int(generator, "generator", minimum=0))
+    return K, sigma, n, generator
+
+
 def sample(lqr: LQR, K, sigma: float, n: int, generator: torch.Generator | int) -> dict[str, torch.Tensor]:
     """``n`` trajectories: states ``[N, H, n]``, noises ``[N, H, m]`` (the :math:`\\varepsilon_t`), actions ``[N, H, m]``,
     rewards ``[N, H]`` (float64). ``generator``: a ``torch.Generator`` or an int seed."""
-    K, sigma = lqr._check(K, sigma)
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    g = generator if isinstance(generator, torch.Generator) else torch.Generator().manual_seed(int(generator))
+    K, sigma, n, g = _check_sample(lqr, K, sigma, n, generator)
     chol0 = torch.linalg.cholesky(lqr.initial_cov)
     chol_w = torch.linalg.cholesky(lqr.noise_cov) if lqr.noise_cov.any() else None  # needs W positive definite or 0
     x = torch.randn(n, lqr.n_states, generator=g, dtype=_f64) @ chol0.T
@@ -157,16 +184,15 @@ def reinforce_gradients(lqr: LQR, K, sigma: float, n: int, generator: torch.Gene
     """
     from pglib.returns import reward_to_go
 
-    K, sigma = lqr._check(K, sigma)
+    K, sigma = _check_lqr(lqr, K, sigma)
+    validate.one_of(weighting, "weighting", _WEIGHTINGS)
     traj = sample(lqr, K, sigma, n, generator)
     r = traj["rewards"]
     if weighting == "return":
         w = r.sum(-1, keepdim=True).expand_as(r)
     elif weighting == "reward_to_go":
         w = reward_to_go(r, 1.0)
-    elif weighting == "next_reward_to_go":
+    else:  # "next_reward_to_go"
         w = reward_to_go(r, 1.0) - r
-    else:
-        raise ValueError(f"weighting must be 'return', 'reward_to_go' or 'next_reward_to_go', got {weighting!r}")
     # sum_t (eps_t / sigma) outer x_t * w_t  ->  [N, m, n]
     return torch.einsum("ntm,ntd,nt->nmd", traj["noises"] / sigma, traj["states"], w)

@@ -12,6 +12,10 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from pglib import validate
+
+__all__ = ["running_return", "mean_and_band", "learning_curves"]
+
 
 def running_return(episode_steps: Sequence[int], episode_returns: Sequence[float], grid: np.ndarray,
                    window: int = 20) -> np.ndarray:
@@ -19,10 +23,14 @@ def running_return(episode_steps: Sequence[int], episode_returns: Sequence[float
 
     Example: episodes ending at steps [10, 20] with returns [1, 3], window 2, grid [5, 15, 25] -> [nan, 1, 2].
     """
-    steps = np.asarray(episode_steps)
-    r = np.asarray(episode_returns, dtype=np.float64)
+    steps = validate.integers(episode_steps, "episode_steps", ndim=1).numpy()
+    r = validate.floats(episode_returns, "episode_returns", ndim=1).numpy()
+    grid = validate.floats(grid, "grid", ndim=1).numpy()
+    window = validate.positive_int(window, "window")
     if steps.shape != r.shape:
         raise ValueError(f"episode_steps and episode_returns must have the same length, got {steps.shape} and {r.shape}")
+    if steps.size and bool((np.diff(steps) < 0).any()):
+        raise ValueError("episode_steps must be non-decreasing (the step at which each episode finished, in order)")
     csum = np.concatenate([[0.0], np.cumsum(r)])
     k = np.searchsorted(steps, np.asarray(grid), side="right")  # episodes finished by each grid point
     lo = np.maximum(k - window, 0)
@@ -33,7 +41,10 @@ def running_return(episode_steps: Sequence[int], episode_returns: Sequence[float
 
 def mean_and_band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Across-seed mean of ``curves [n_seeds, G]`` and a Student-t confidence band ``(low, high)``."""
-    curves = np.asarray(curves, dtype=np.float64)
+    curves = validate.floats(curves, "curves", ndim=2, dims="[n_seeds, G]", allow_nonfinite=True).numpy()
+    if bool(np.isinf(curves).any()):
+        raise ValueError("curves must hold finite numbers or NaN (no data yet); got an infinity")
+    confidence = validate.real(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True)
     n = np.sum(~np.isnan(curves), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
         sup.filter(RuntimeWarning)
@@ -49,6 +60,11 @@ def learning_curves(ax, runs: Mapping[str, Sequence], grid: np.ndarray, window: 
 
     ``runs[label]`` is a list of :class:`pglib.train.History` (one per seed). Returns ``ax``.
     """
+    if not isinstance(runs, Mapping) or not runs:
+        raise validate.ArgumentTypeError(f"runs must be a non-empty mapping label -> list of histories; "
+                                         f"got {validate.describe(runs)}")
+    if threshold is not None:
+        threshold = validate.real(threshold, "threshold")
     for label, histories in runs.items():
         curves = np.stack([running_return(h.episode_steps, h.episode_returns, grid, window) for h in histories])
         mean, low, high = mean_and_band(curves, confidence)

@@ -31,6 +31,10 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 
+from pglib import validate
+
+__all__ = ["mlp", "CategoricalMLP", "GaussianMLP", "ValueMLP", "policy_for"]
+
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -43,8 +47,13 @@ _NUMPY_ACTIVATIONS = {"tanh": np.tanh, "relu": _relu}  # called as act(x, out=x)
 
 def _check_dims(**dims: int) -> None:
     for name, value in dims.items():
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        validate.positive_int(value, name)
+
+
+def _check_hidden(hidden) -> None:
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
+        raise validate.ArgumentTypeError(f"hidden must be a sequence of layer widths; got {validate.describe(hidden)}")
+    _check_dims(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
 
 
 def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> nn.Sequential:
@@ -52,11 +61,17 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> nn
 
     Example: ``mlp([4, 64, 2])`` is ``Linear(4, 64), Tanh(), Linear(64, 2)``.
     """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    validate.one_of(activation, "activation", sorted(_ACTIVATIONS))
+    validate.flag(bias, "bias")
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise validate.ArgumentTypeError(f"sizes must be a sequence of layer widths; got {validate.describe(sizes)}")
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least an input and an output width, got {list(sizes)!r}")
     _check_dims(**{f"sizes[{i}]": s for i, s in enumerate(sizes)})
+    sizes = [int(s) for s in sizes]
+    weights = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))
+    validate.memory(validate.nbytes(weights, itemsize=4 * 4), f"an MLP with layer widths {sizes} "
+                    "(parameters, their gradients and two Adam moments)")
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias))
@@ -108,7 +123,7 @@ class _Policy(nn.Module):
         return next(self.parameters()).dtype
 
     def _obs(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, device=self.device).to(self.dtype)
+        obs = validate.floats(obs, "obs", dtype=self.dtype).to(self.device)
         if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must have shape [B, {self.obs_dim}], got {tuple(obs.shape)}")
         return obs
@@ -128,6 +143,7 @@ class CategoricalMLP(_Policy):
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh"):
         super().__init__()
         _check_dims(obs_dim=obs_dim, n_actions=n_actions)
+        _check_hidden(hidden)
         self.obs_dim, self.n_actions, self.activation = int(obs_dim), int(n_actions), activation
         self.net = mlp([self.obs_dim, *hidden, self.n_actions], activation)
         with torch.no_grad():  # near-uniform initial policy: small last layer (as in CleanRL / SB3's 0.01 gain)
@@ -182,6 +198,8 @@ class GaussianMLP(_Policy):
     ):
         super().__init__()
         _check_dims(obs_dim=obs_dim, act_dim=act_dim)
+        _check_hidden(hidden)
+        log_std = validate.real(log_std, "log_std")
         self.obs_dim, self.act_dim, self.activation = int(obs_dim), int(act_dim), activation
         self.net = mlp([self.obs_dim, *hidden, self.act_dim], activation, bias=bias)
         if hidden:
@@ -223,6 +241,7 @@ class ValueMLP(nn.Module):
     def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh"):
         super().__init__()
         _check_dims(obs_dim=obs_dim)
+        _check_hidden(hidden)
         self.obs_dim, self.activation = int(obs_dim), activation
         self.net = mlp([self.obs_dim, *hidden, 1], activation)
 
@@ -231,7 +250,7 @@ class ValueMLP(nn.Module):
         return next(self.parameters()).device
 
     def forward(self, obs) -> torch.Tensor:
-        obs = torch.as_tensor(obs, device=self.device).to(next(self.parameters()).dtype)
+        obs = validate.floats(obs, "obs", dtype=next(self.parameters()).dtype, min_ndim=1).to(self.device)
         if obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must have shape [..., {self.obs_dim}], got {tuple(obs.shape)}")
         return self.net(obs).squeeze(-1)
@@ -242,6 +261,7 @@ def policy_for(observation_space, action_space, hidden: Sequence[int] = (64, 64)
     """The policy that fits a gymnasium space pair: ``Discrete`` -> :class:`CategoricalMLP`, ``Box`` -> :class:`GaussianMLP`."""
     from gymnasium import spaces
 
+    log_std = validate.real(log_std, "log_std")
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise ValueError(f"observation_space must be a flat Box, got {observation_space!r}")
     obs_dim = observation_space.shape[0]
