@@ -20,6 +20,8 @@ NBVAL := -p tests.nbval_semicolon --nbval --nbval-current-env --nbval-sanitize-w
 # Always a full, strict rebuild: an incremental Sphinx build does not re-read unchanged
 # pages, so it would not repeat their warnings and -W would pass a broken book.
 JB_BUILD := $(JB) build . -W --keep-going --all
+# The whole book as one PDF: the single-page HTML build printed by Chromium (tools/pdf.py).
+PDF_BUILD := $(JB) build . -W --keep-going --all --builder singlehtml && CHROMIUM=$(CHROMIUM) $(PY) tools/pdf.py
 CHROMIUM ?= /usr/bin/chromium
 export PYTHONHASHSEED := 0
 # Do not export MPLBACKEND=Agg: kernels inherit it and then draw no inline figures,
@@ -27,10 +29,11 @@ export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup book test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench clean
+.PHONY: help setup book pdf test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench clean
 
 help:
 	@echo "make book            build the HTML book into _build/html (sets up .venv on first use)"
+	@echo "make pdf             the whole book as one PDF: _build/pdf/book.pdf (also copied into _build/html)"
 	@echo "make test            every test: units + notebooks (nbval), build, built HTML in Chromium, Colab path"
 	@echo "make execute         re-run every chapter notebook in place (after changing pglib);"
 	@echo "                     one chapter: make execute NOTEBOOKS=book/03_x.ipynb"
@@ -59,6 +62,11 @@ book: $(VERIFIED)
 	@echo
 	@echo "Book built. Open: file://$(CURDIR)/_build/html/index.html"
 
+# For lecturers: one PDF with typeset math, figures and working internal links, printed
+# offline by the Chromium of the browser test; copied into _build/html if the book is built.
+pdf: $(VERIFIED) browser-deps
+	$(PDF_BUILD)
+
 test-notebooks: $(STAMP)
 	@rm -f $(VERIFIED)
 	@$(MAKE) --no-print-directory $(VERIFIED)
@@ -68,19 +76,22 @@ test-unit: $(STAMP)
 	@$(MARK_VERIFIED)
 
 # The browser test drives Debian's chromium through Playwright; it never downloads a browser.
+# The PDF test reads the printed book with pdfinfo/pdftotext (Debian's poppler-utils).
 browser-deps:
-	@test -x $(CHROMIUM) || { \
+	@{ test -x $(CHROMIUM) && command -v pdftotext >/dev/null && command -v pdfinfo >/dev/null; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium for the browser test (about a minute)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing Debian's chromium and poppler-utils for the browser and PDF tests (about a minute)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
 	  else \
-	    echo "Missing: $(CHROMIUM), needed by tests/test_browser.py. Install Debian's 'chromium'"; \
-	    echo "package (sudo apt-get install chromium) or run: make test CHROMIUM=/path/to/chromium"; exit 1; \
+	    echo "Missing: $(CHROMIUM) or pdftotext/pdfinfo, needed by tests/test_browser.py and tests/test_pdf.py."; \
+	    echo "Install Debian's 'chromium' and 'poppler-utils' packages (sudo apt-get install chromium poppler-utils)"; \
+	    echo "or run: make test CHROMIUM=/path/to/chromium"; exit 1; \
 	  fi; }
 
 # The built pages in Chromium and the Colab path run side by side (one file per worker).
 test-html: $(STAMP) browser-deps
 	$(JB_BUILD)
+	$(PDF_BUILD)
 	CHROMIUM=$(CHROMIUM) $(PYTEST) $(XDIST) -m "browser or colab or gpu" tests
 
 test: test-unit test-html

@@ -10,14 +10,14 @@ row of probabilities. A trajectory of length ``T`` therefore costs exactly ``2 T
 
 Batch layout (time is the last axis, as everywhere in pglib), :class:`Trajectories`:
 
-==========  ==========  =====================================================================
-field       shape       meaning
-==========  ==========  =====================================================================
-states      [N, T] long :math:`s_t`; after a terminal state is entered it stays there
-actions     [N, T] long :math:`a_t`; still drawn (valid) at masked steps, but meaningless there
-rewards     [N, T] f64  :math:`r_t = R(s_t, a_t)`; 0 at masked steps
-mask        [N, T] bool True where step ``t`` is a real decision (:math:`s_t` is not terminal)
-logp        [N, T] f64  :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 where ``mask`` is False
+==========  ===========  ====================================================================
+field       shape        meaning
+==========  ===========  ====================================================================
+states      [N, T] long  :math:`s_t`; after a terminal state is entered it stays there
+actions     [N, T] long  :math:`a_t`; still drawn (valid) at masked steps, but meaningless there
+rewards     [N, T] f64   :math:`r_t = R(s_t, a_t)`; 0 at masked steps
+mask        [N, T] bool  True where step ``t`` is a real decision (:math:`s_t` is not terminal)
+logp        [N, T] f64   :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 where ``mask`` is False
 ==========  ==========  =====================================================================
 
 Horizon: for a finite-horizon MDP the batch has ``T = mdp.horizon`` steps. For an infinite-horizon

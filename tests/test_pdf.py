@@ -1,0 +1,169 @@
+"""The book as one PDF (``make pdf``, ``_build/pdf/book.pdf``), read back with poppler.
+
+``make test`` prints the PDF (``tools/pdf.py``: the single-page HTML build in headless
+Chromium) right after the HTML build, and then this file checks, with Debian's
+poppler-utils (``pdfinfo``, ``pdftotext``, ``pdftohtml``), that
+
+- it is A4 and has a plausible number of pages: every document of ``_toc.yml`` starts
+  on a page of its own, and no runaway layout multiplies the pages;
+- every chapter title is in the text, at the top of a page;
+- the math is typeset: the prose (everything but code, which is set in a monospace
+  font) contains no raw TeX (``$$``, ``\\(``, ``\\frac`` ...), and typeset symbols are there;
+- the figures are in it (at least as many images as the notebooks have PNG figures);
+- its internal links work: every link inside the document points at a named
+  destination that exists, and the table of contents links every chapter;
+- it is not older than the book's sources, and the HTML book serves the same file
+  (the introduction links to it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.browser
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PDF = ROOT / "_build" / "pdf" / "book.pdf"
+HTML_COPY = ROOT / "_build" / "html" / "book.pdf"
+# Raw TeX that MathJax should have consumed (the browser test's pattern).
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\[a-zA-Z]{2,}")
+# A runaway layout (every cell on its own page, a column a few words wide) multiplies the
+# pages; the book prints at about 20 pages a document.
+MAX_PAGES_PER_DOCUMENT = 45
+
+
+def _run(*args: str) -> str:
+    missing = shutil.which(args[0]) is None
+    if missing:
+        pytest.fail(f"{args[0]} not found: install Debian's poppler-utils (`make browser-deps`)")
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def pdf() -> pathlib.Path:
+    if not PDF.exists():
+        pytest.fail(f"{PDF} is missing: run `make pdf` (`make test` prints it before this test)")
+    return PDF
+
+
+def toc_documents() -> list[pathlib.Path]:
+    """The source files of every document in _toc.yml, in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+    for part in toc.get("parts", []):
+        names += [entry["file"] for entry in part.get("chapters", [])]
+    found = []
+    for name in names:
+        candidates = [ROOT / f"{name}{ext}" for ext in (".md", ".ipynb")]
+        found += [p for p in candidates if p.exists()][:1]
+    assert len(found) == len(names), f"_toc.yml names a missing file: {names}"
+    return found
+
+
+def title(path: pathlib.Path) -> str:
+    """The document's first heading, as a reader sees it (markup removed)."""
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    else:
+        text = path.read_text()
+    heading = next(line for line in text.splitlines() if line.startswith("# "))
+    return re.sub(r"[`*_]", "", heading[2:]).strip()
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.replace("\u00ad", "").split())
+
+
+@functools.lru_cache(maxsize=None)
+def _pages_text(path: pathlib.Path) -> tuple[str, ...]:
+    return tuple(_run("pdftotext", "-enc", "UTF-8", str(path), "-").split("\f"))
+
+
+@functools.lru_cache(maxsize=None)
+def _prose_lines(path: pathlib.Path) -> tuple[tuple[int, str], ...]:
+    """(page, text) of every text run not set in a monospace (code) font."""
+    root = ET.fromstring(_run("pdftohtml", "-xml", "-i", "-stdout", "-q", str(path)))
+    fonts = {f.get("id"): f.get("family", "") for f in root.iter("fontspec")}
+    runs = []
+    for page in root.iter("page"):
+        for text in page.iter("text"):
+            if "mono" not in fonts.get(text.get("font"), "").lower():
+                runs.append((int(page.get("number")), "".join(text.itertext())))
+    return tuple(runs)
+
+
+def test_page_count_and_size(pdf):
+    info = _run("pdfinfo", str(pdf))
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+    documents = len(toc_documents())
+    assert documents <= pages <= MAX_PAGES_PER_DOCUMENT * documents, (
+        f"{pages} pages for {documents} documents: expected at least one page each and at most "
+        f"{MAX_PAGES_PER_DOCUMENT} each")
+    assert re.search(r"^Page size:\s+595\.\d+ x 841\.\d+|^Page size:\s+595\.\d+ x 842\.\d+",
+                     info, re.M), f"not A4: {info}"
+
+
+def test_every_chapter_title_starts_a_page(pdf):
+    pages = [_squash(page) for page in _pages_text(pdf)]
+    text = " ".join(pages)
+    missing = [t for path in toc_documents() if _squash(t := title(path)) not in text]
+    assert not missing, f"chapter titles missing from the PDF's text: {missing}"
+    not_at_top = [t for path in toc_documents()
+                  if not any(page.startswith(_squash(t := title(path))) for page in pages)]
+    assert not not_at_top, f"chapters that do not start on a page of their own: {not_at_top}"
+
+
+def test_math_is_typeset_not_raw_tex(pdf):
+    runs = _prose_lines(pdf)
+    raw = [(page, text.strip()[:80]) for page, text in runs if RAW_TEX.search(text)]
+    assert not raw, f"raw TeX in the PDF's prose (page, text): {raw[:10]}"
+    prose = "".join(text for _, text in runs)
+    for symbol in ("∇", "θ", "γ", "∑"):
+        assert prose.count(symbol) >= 10, f"typeset math missing: {symbol!r} appears {prose.count(symbol)} times"
+
+
+def test_figures_are_in_it(pdf):
+    figures = set()
+    for path in toc_documents():
+        if path.suffix == ".ipynb":
+            for cell in json.loads(path.read_text())["cells"]:
+                for out in cell.get("outputs", []):
+                    if "image/png" in out.get("data", {}):
+                        figures.add("".join(out["data"]["image/png"]))
+    images = [line for line in _run("pdfimages", "-list", str(pdf)).splitlines()[2:] if line.strip()]
+    assert len(images) >= len(figures), f"{len(images)} images in the PDF, {len(figures)} figures in the notebooks"
+
+
+def _name(escaped: bytes) -> str:
+    """A PDF name object (``/document-book#2F01_x``) decoded to its text."""
+    return re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), escaped).decode()
+
+
+def test_internal_links_resolve(pdf):
+    data = pdf.read_bytes()
+    links = [_name(m.group(1)) for m in re.finditer(rb"/Subtype\s*/Link[^>]*?/Dest\s*/([^\s/>\]]+)", data)]
+    destinations = set(re.findall(r'^\s*\d+\s+\[.*?\]\s+"(.*)"$', _run("pdfinfo", "-dests", str(pdf)), re.M))
+    assert len(links) >= len(toc_documents()), f"only {len(links)} internal links in the PDF"
+    broken = sorted({name for name in links if name not in destinations})
+    assert not broken, f"internal links to destinations the PDF lacks: {broken[:10]}"
+    chapters = {f"document-{path.relative_to(ROOT).with_suffix('').as_posix()}" for path in toc_documents()[1:]}
+    assert chapters <= set(links), f"chapters no link points at: {sorted(chapters - set(links))}"
+
+
+def test_not_older_than_the_sources_and_served_by_the_html_book(pdf):
+    sources = toc_documents() + [ROOT / "_config.yml", ROOT / "_toc.yml"]
+    stale = [p.name for p in sources if p.stat().st_mtime > pdf.stat().st_mtime]
+    assert not stale, f"{pdf} is older than {stale}: run `make pdf`"
+    if (ROOT / "_build" / "html" / "index.html").exists():
+        assert HTML_COPY.exists() and HTML_COPY.read_bytes() == pdf.read_bytes(), (
+            f"{HTML_COPY} (linked from the introduction) is not the printed PDF: run `make pdf`")
