@@ -1,15 +1,23 @@
-"""Time-to-solve CartPole-v1: pglib's REINFORCE vs Stable-Baselines3 PPO and A2C (RL-Zoo hyperparameters).
+"""Time to a verified solve of CartPole-v1: pglib's REINFORCE vs Stable-Baselines3 PPO and A2C,
+each tuned for wall-clock with the same budget (sweep_cartpole.py) and, for the peers, also with
+RL-Zoo's settings.
 
-Solved = the mean undiscounted return of the last 20 finished training episodes is >= 475
-(pglib's Config().solve_window and CartPole-v1's reward_threshold; pglib's train stops at the solve).
-Every method runs in this one process, on this machine, one seed after another, with
-torch.set_num_threads(1) for all of them (small networks; 2-core machines). Wall-clock is
-measured from building the environments and the model to the solve (imports and torch's
-one-time lazy initialization are warmed up before any timing, by warm_up(), which
-sweep_cartpole.py shares along with run_pglib). Not a timed test.
+One protocol for every method (``verified_solve`` below):
 
-    python benchmarks/bench_cartpole.py                    # 10 pglib seeds, 5 each for PPO and A2C
-    python benchmarks/bench_cartpole.py --seeds 3 --sb3-seeds 1 --skip-a2c   # a quick look
+- **Solved** = the mean undiscounted return of the *current* policy on 20 fresh episodes of a
+  separate environment (reset seeds 10000-10019, actions sampled from the policy with a numpy
+  generator seeded 10000) is >= 475, checked every 5000 simulated steps.
+- **Wall-clock** = training time from building the environments and the model to the solving
+  check, with the evaluation time taken out (reported apart).
+- **Steps** = environment steps simulated (pglib's lockstep waste included: finished
+  environments keep stepping until the batch's longest episode ends), beside the steps used.
+
+Every method runs in this one process with ``torch.set_num_threads(1)``; the methods are
+interleaved seed by seed (rotating their order), so machine load falls on all of them alike.
+Seeds 0-9 here; the sweep used seeds 100 and up. Not a timed test.
+
+    python benchmarks/bench_cartpole.py                 # 10 seeds, every method
+    python benchmarks/bench_cartpole.py --seeds 2 --methods pglib ppo_zoo   # a quick look
 """
 
 from __future__ import annotations
@@ -24,17 +32,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglib.train import Config, solve_point, train
+from pglib.rollout import evaluate
+from pglib.train import Config, train
 
-THRESHOLD = gym.spec("CartPole-v1").reward_threshold  # 475
-WINDOW = Config().solve_window  # 20
-# pglib's setting here: still vanilla REINFORCE (reward-to-go, learned value baseline, advantage
-# normalization, one policy gradient step per batch of 22 fresh whole episodes), tuned for wall-clock to
-# solve: 22 environments (one episode each) per update, 32-32 networks, Adam 0.04 for policy and value,
-# one value-regression step per update. Chosen on seeds 100-159, which the benchmark does not use (59/60
-# solved, median 0.265 s, 45.8k steps there; the previous setting, 12 envs with Adam 0.03: 0.345 s, 39.7k).
-# See README.md for the sweep. Config() defaults: 52k steps, 10/10.
-PGLIB = dict(num_envs=22, hidden=(32, 32), lr=0.04, value_lr=0.04, value_steps=1)
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+ENV_ID = "CartPole-v1"
+THRESHOLD = gym.spec(ENV_ID).reward_threshold  # 475
+EVAL = dict(every=Config().eval_every, episodes=Config().eval_episodes, seed=Config().eval_seed)
 
 # rl-baselines3-zoo, hyperparams/ppo.yml and a2c.yml, entry CartPole-v1 (n_timesteps is the budget;
 # PPO's linear schedules decay over it).
@@ -50,126 +54,151 @@ def linear(start: float):
 
 
 def warm_up() -> None:
-    """One thread for torch, and a tiny training run so that imports and torch's lazy init are not timed."""
+    """One thread for torch; a tiny run of each method so that imports and lazy init are not timed."""
     torch.set_num_threads(1)
     train(Config(total_steps=500, num_envs=2, progress=False))
+    run_sb3("ppo", dict(n_envs=2, n_steps=16, batch_size=32, n_epochs=1), 0, 64)
+    run_sb3("a2c", dict(n_envs=2), 0, 64)
 
 
-def run_pglib(seed: int, max_steps: int, **overrides) -> dict:
-    """One pglib run with the PGLIB setting (``overrides`` replace its keys or add Config fields). Training
-    stops at the solve, so the elapsed time from building the environments to train's return is the time
-    to solve (seconds; None if unsolved within max_steps)."""
+def run_pglib(setting: dict, seed: int, budget: int) -> dict:
+    """One pglib run (``Config(**setting)``), to a verified solve or ``budget`` simulated steps."""
     start = time.perf_counter()
-    _, h = train(Config(seed=seed, total_steps=max_steps, progress=False, **(PGLIB | overrides)))
-    elapsed = time.perf_counter() - start
-    return dict(solved=h.solved, steps=h.solved_at_step, seconds=elapsed if h.solved else None, total_seconds=elapsed)
+    _, h = train(Config(seed=seed, total_steps=budget, progress=False, **setting))
+    total = time.perf_counter() - start
+    return dict(solved=h.solved, seconds=total - h.eval_seconds if h.solved else None,
+                steps_simulated=h.solved_at_simulated, steps_used=h.solved_at_step,
+                eval_seconds=h.eval_seconds, evaluations=len(h.eval_returns), total_seconds=total,
+                budget_simulated=h.simulated_steps[-1])
 
 
-def run_sb3(algo: str, seed: int) -> dict:
+def sb3_actor(model, seed: int):
+    """``obs -> actions`` sampled from an SB3 policy's action probabilities with numpy (so that the
+    evaluation neither uses nor moves torch's random stream, which SB3's training draws from)."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs):
+        with torch.no_grad():
+            obs_t, _ = model.policy.obs_to_tensor(obs)
+            probs = model.policy.get_distribution(obs_t).distribution.probs.double().cpu().numpy()
+        u = rng.random((len(probs), 1))
+        return np.minimum((probs.cumsum(-1) < u).sum(-1), probs.shape[-1] - 1)
+
+    return act
+
+
+def run_sb3(algo: str, setting: dict, seed: int, budget: int | None = None) -> dict:
+    """One SB3 run of ``algo`` with ``setting`` (SB3 keyword arguments plus ``n_envs`` and, for
+    the zoo, ``n_timesteps``), to a verified solve or its budget, under the protocol above."""
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    class SolveCallback(BaseCallback):
+    class VerifiedSolve(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.returns, self.steps, self.solved_at = [], [], None
+            self.next_eval, self.eval_seconds, self.evaluations, self.solved_at = EVAL["every"], 0.0, 0, None
 
         def _on_step(self) -> bool:
-            ended = False
-            for info in self.locals["infos"]:
-                if "episode" in info:  # Monitor wrapper: an episode just ended
-                    self.returns.append(info["episode"]["r"])
-                    self.steps.append(self.num_timesteps)
-                    ended = True
-            if ended and self.solved_at is None:  # the solve point can only move when an episode ends
-                self.solved_at = solve_point(self.returns, self.steps, THRESHOLD, WINDOW)
+            if self.num_timesteps < self.next_eval:
+                return True
+            self.next_eval += EVAL["every"] * (1 + (self.num_timesteps - self.next_eval) // EVAL["every"])
+            t = time.perf_counter()
+            mean = evaluate(sb3_actor(self.model, EVAL["seed"]), ENV_ID, EVAL["episodes"], EVAL["seed"]).mean()
+            self.eval_seconds += time.perf_counter() - t
+            self.evaluations += 1
+            if mean >= THRESHOLD:
+                self.solved_at = self.num_timesteps
             return self.solved_at is None
 
-    hp = dict(ZOO[algo])
-    n_envs, budget = hp.pop("n_envs"), hp.pop("n_timesteps")
+    hp = dict(setting)
+    n_envs, zoo_budget = hp.pop("n_envs"), hp.pop("n_timesteps", None)
+    budget = zoo_budget or budget
     for key in ("learning_rate", "clip_range"):
         if isinstance(hp.get(key), str):
             hp[key] = linear(float(hp[key][4:]))
     start = time.perf_counter()
-    env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+    env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
     model = (PPO if algo == "ppo" else A2C)("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hp)
-    cb = SolveCallback()
+    cb = VerifiedSolve()
     model.learn(budget, callback=cb)
-    seconds = time.perf_counter() - start
-    return dict(solved=cb.solved_at is not None, steps=cb.solved_at, seconds=seconds if cb.solved_at else None,
-                total_seconds=seconds)
+    total = time.perf_counter() - start
+    env.close()
+    solved = cb.solved_at is not None
+    return dict(solved=solved, seconds=total - cb.eval_seconds if solved else None,
+                steps_simulated=cb.solved_at, steps_used=cb.solved_at, eval_seconds=cb.eval_seconds,
+                evaluations=cb.evaluations, total_seconds=total, budget_simulated=budget)
 
 
-def where_the_time_goes(num_envs: int = 16, calls: int = 2000) -> dict:
-    """Microseconds per rollout step at batch num_envs: env step; torch policy + torch.distributions
-    sampling (the slow path); pglib's numpy sampler (the path rollouts use)."""
-    from pglib.policies import CategoricalMLP
-    from pglib.rollout import make_vec_env
+def run(method: str, setting: dict, seed: int, budget: int) -> dict:
+    algo = method.split("_")[0]
+    return run_pglib(setting, seed, budget) if algo == "pglib" else run_sb3(algo, setting, seed, budget)
 
-    envs = make_vec_env("CartPole-v1", num_envs)
-    obs, _ = envs.reset(seed=0)
-    pi, rng = CategoricalMLP(4, 2), np.random.default_rng(0)
-    sampler = pi.sampler()
 
-    def per_call(fn):
-        fn()
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        return (time.perf_counter() - t) / calls * 1e6
-
-    def torch_path():
-        with torch.no_grad():
-            return pi(obs).sample().numpy()
-
-    actions = sampler(obs, rng)
-    out = {"env_step_us": per_call(lambda: envs.step(actions)),
-           "torch_distribution_sample_us": per_call(torch_path),
-           "numpy_gumbel_sample_us": per_call(lambda: sampler(obs, rng))}
-    envs.close()
-    return {k: round(v, 1) for k, v in out.items()}
+def median_inf(values) -> float | None:
+    """Median with an unsolved run (None) counted as slower than every solved one; None if the
+    median itself is unsolved."""
+    m = float(np.median([np.inf if v is None else v for v in values]))
+    return None if np.isinf(m) else m
 
 
 def summarize(runs: list[dict]) -> dict:
-    solved = [r for r in runs if r["solved"]]
-    out = {"solve_rate": f"{len(solved)}/{len(runs)}"}
-    for key in ("seconds", "steps"):
-        vals = np.array([r[key] for r in solved], dtype=float)
-        out[key] = None if not len(vals) else dict(median=float(np.median(vals)), min=float(vals.min()), max=float(vals.max()))
+    out = {"solved": f"{sum(r['solved'] for r in runs)}/{len(runs)}"}
+    for key in ("seconds", "steps_simulated", "steps_used", "eval_seconds"):
+        vals = [r[key] for r in runs]
+        solved = [v for v in vals if v is not None]
+        out[key] = dict(median=median_inf(vals), min=min(solved, default=None), max=max(solved, default=None))
+    return out
+
+
+def tuned(method: str) -> dict:
+    """The setting sweep_cartpole.py chose for ``method`` (its committed result)."""
+    path = RESULTS / f"cartpole_sweep_{method}.json"
+    return json.loads(path.read_text())["chosen"]["setting"]
+
+
+def methods() -> dict:
+    out = {}
+    for name in ("pglib", "ppo", "a2c"):
+        try:
+            out[f"{name}_tuned"] = tuned(name)
+        except FileNotFoundError:
+            print(f"no sweep result for {name}: run benchmarks/sweep_cartpole.py --methods {name}")
+    out["ppo_zoo"], out["a2c_zoo"] = ZOO["ppo"], ZOO["a2c"]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=10, help="pglib seeds (default 10)")
-    ap.add_argument("--sb3-seeds", type=int, default=5, help="seeds for each SB3 algorithm (default 5)")
-    ap.add_argument("--max-steps", type=int, default=300_000, help="pglib's step budget (default 300k)")
-    ap.add_argument("--skip-a2c", action="store_true")
-    ap.add_argument("--out", default="benchmarks/results/cartpole.json")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=300_000, help="simulated steps (zoo: its n_timesteps)")
+    ap.add_argument("--methods", nargs="*", default=None, help="subset of the methods")
+    ap.add_argument("--out", default=str(RESULTS / "cartpole.json"))
     args = ap.parse_args()
 
     warm_up()
-    import stable_baselines3  # noqa: F401  (import outside the timings)
-
-    results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread",
-               "config": Config(**PGLIB).__dict__ | {"total_steps": args.max_steps}, "zoo": ZOO,
-               "time_split_us_per_step_16_envs": where_the_time_goes(), "runs": {}}
-    plan = [("pglib", args.seeds)] + [("ppo", args.sb3_seeds)] + ([] if args.skip_a2c else [("a2c", args.sb3_seeds)])
-    for name, n in plan:
-        results["runs"][name] = []
-        for seed in range(n):
-            r = run_pglib(seed, args.max_steps) if name == "pglib" else run_sb3(name, seed)
+    todo = {k: v for k, v in methods().items() if args.methods is None or k in args.methods}
+    load = pathlib.Path("/proc/loadavg").read_text().split()[:3] if pathlib.Path("/proc/loadavg").exists() else []
+    results = {"machine": f"{platform.processor() or platform.machine()}, 1 torch thread",
+               "load_average_at_start": load, "protocol": dict(threshold=THRESHOLD, **EVAL),
+               "budget": args.budget, "settings": todo, "runs": {k: [] for k in todo}}
+    names = list(todo)
+    for seed in range(args.seeds):
+        for name in names[seed % len(names):] + names[:seed % len(names)]:  # rotate the order
+            r = run(name, todo[name], seed, args.budget)
             results["runs"][name].append(dict(seed=seed, **r))
-            print(name, seed, r, flush=True)
+            print(name, seed, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
+    if pathlib.Path("/proc/loadavg").exists():
+        results["load_average_at_end"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     results["summary"] = {k: summarize(v) for k, v in results["runs"].items()}
-    s = results["summary"]
-    if s["pglib"]["seconds"] and s["ppo"]["seconds"]:
-        results["ratio_ppo_over_pglib_median_seconds"] = s["ppo"]["seconds"]["median"] / s["pglib"]["seconds"]["median"]
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    s, ratios = results["summary"], {}
+    for peer in ("ppo_tuned", "ppo_zoo", "a2c_tuned", "a2c_zoo"):
+        if peer in s and "pglib_tuned" in s and s[peer]["seconds"]["median"] and s["pglib_tuned"]["seconds"]["median"]:
+            ratios[peer] = s[peer]["seconds"]["median"] / s["pglib_tuned"]["seconds"]["median"]
+    results["ratio_peer_over_pglib_median_seconds"] = ratios
     pathlib.Path(args.out).write_text(json.dumps(results, indent=1, default=str))
-    print(json.dumps({k: results[k] for k in ("summary", "time_split_us_per_step_16_envs")}, indent=1))
-    print("PPO / pglib median wall-clock:", results.get("ratio_ppo_over_pglib_median_seconds"))
+    print(json.dumps(results["summary"], indent=1))
+    print("peer / pglib median wall-clock to a verified solve:", ratios)
 
 
 if __name__ == "__main__":

@@ -1,75 +1,90 @@
-"""How the CartPole benchmark's pglib setting (``PGLIB`` in bench_cartpole.py) was chosen.
+"""The tuning behind the CartPole benchmark: the same budget for every method.
 
-Wall-clock to solve CartPole-v1 for a grid of REINFORCE settings, on seeds the benchmark does
-not use (100 and up), so the benchmark's seeds 0-9 stay a held-out measurement of the chosen
-setting. Three stages, as run for the README:
+For each method (pglib's REINFORCE, SB3 PPO, SB3 A2C) 8 settings, each run on the same 5 seeds
+(100-104, which the benchmark never uses; ``--seeds``), under the benchmark's protocol (bench_cartpole.py:
+verified solve on fresh evaluation episodes, training wall-clock with evaluation taken out,
+budget 150k simulated steps). The chosen setting of a method is the one with the smallest
+median wall-clock to a verified solve (an unsolved seed counts as slower than any solved one).
+The methods are interleaved seed by seed and setting by setting in one process, so machine
+load falls on all of them alike.
 
-    python benchmarks/sweep_cartpole.py --stage 1    # 6 env counts x 5 step sizes, seeds 100-119
-    python benchmarks/sweep_cartpole.py --stage 2    # around the best of stage 1, seeds 100-119
-    python benchmarks/sweep_cartpole.py --stage 3    # finalists + the previous setting, seeds 120-159
+    python benchmarks/sweep_cartpole.py                       # every method (about 20 min)
+    python benchmarks/sweep_cartpole.py --methods pglib ppo   # a subset
 
-Each stage writes benchmarks/results/cartpole_sweep_stage<k>.json (per-seed seconds and steps).
-A stage takes a few minutes on one core; run it on an idle machine (times are compared within a stage).
-Every setting is vanilla REINFORCE: one gradient step per batch of fresh whole episodes,
-reward-to-go, learned value baseline (one regression step), normalized advantages.
-Each run is timed by bench_cartpole.run_pglib (building the environments to the solve), after
-bench_cartpole.warm_up(), so sweep and benchmark measure the same thing.
+Writes benchmarks/results/cartpole_sweep_<method>.json (per-seed results and the choice).
+pglib keeps the estimand of chapter 9 fixed (gamma = 1, the time-limited return; no bootstrap);
+what varies is the batch (environments, episodes per environment), the step size and the
+baseline. PPO and A2C keep RL-Zoo's gamma and GAE lambda; what varies is the number of
+environments, rollout length, epochs, minibatch and step size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
-
-import numpy as np
+import pathlib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # bench_cartpole, beside this file
-from bench_cartpole import run_pglib, warm_up  # noqa: E402
+from bench_cartpole import RESULTS, median_inf, run, summarize, warm_up  # noqa: E402
+
+BUDGET = 150_000
 
 
-def _grid(envs, lrs, **extra) -> list[dict]:
-    return [dict(num_envs=n, hidden=(32, 32), lr=lr, value_lr=lr, value_steps=1, **extra) for n in envs for lr in lrs]
+def _pg(num_envs, lr, baseline="value", **extra) -> dict:
+    kw = dict(num_envs=num_envs, hidden=(32, 32), lr=lr, baseline=baseline)
+    if baseline == "value":
+        kw |= dict(value_lr=lr, value_steps=1)
+    return kw | extra
 
 
-STAGES = {
-    1: (range(100, 120), _grid((8, 12, 16, 20, 24, 32), (0.02, 0.03, 0.04, 0.05, 0.07))),
-    2: (range(100, 120), _grid((18, 20, 22, 24, 28), (0.03, 0.035, 0.04))
-        + [dict(num_envs=20, hidden=(32, 32), lr=0.035, value_lr=v, value_steps=1) for v in (0.02, 0.05)]
-        + [dict(num_envs=20, hidden=(64, 64), lr=lr, value_lr=lr, value_steps=1) for lr in (0.015, 0.02, 0.03)]
-        + _grid((20,), (0.035,), gamma=0.995)),
-    3: (range(120, 160), [dict(num_envs=n, hidden=(32, 32), lr=lr, value_lr=lr, value_steps=1)
-                          for n, lr in ((18, 0.035), (20, 0.04), (22, 0.04), (24, 0.04), (22, 0.03), (12, 0.03))]),
+def _ppo(n_envs, n_steps, batch_size, n_epochs, lr) -> dict:
+    return dict(n_envs=n_envs, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=lr,
+                gamma=0.98, gae_lambda=0.8, ent_coef=0.0, clip_range=0.2)
+
+
+def _a2c(n_envs, n_steps, lr) -> dict:
+    return dict(n_envs=n_envs, n_steps=n_steps, learning_rate=lr, ent_coef=0.0)
+
+
+GRIDS = {
+    "pglib": [_pg(22, 0.04), _pg(12, 0.03), _pg(22, 0.04, "constant"), _pg(16, 0.03, "constant"),
+              _pg(32, 0.05, "constant"), _pg(8, 0.04, "constant", steps_per_env=500),
+              _pg(16, 0.04, "constant", steps_per_env=300), _pg(22, 0.04, value_steps=5, value_lr=0.01)],
+    "ppo": [_ppo(8, 32, 256, 20, 1e-3), _ppo(8, 32, 256, 5, 2e-3), _ppo(8, 64, 512, 10, 3e-3),
+            _ppo(16, 32, 512, 5, 3e-3), _ppo(4, 128, 256, 4, 2.5e-3), _ppo(8, 16, 128, 10, 1e-3),
+            _ppo(16, 16, 256, 4, 3e-3), _ppo(8, 32, 64, 3, 1e-3)],
+    "a2c": [_a2c(8, 5, 7e-4), _a2c(8, 5, 2e-3), _a2c(16, 5, 1e-3), _a2c(4, 5, 1e-3),
+            _a2c(8, 8, 1e-3), _a2c(8, 16, 2e-3), _a2c(16, 8, 2e-3), _a2c(4, 16, 3e-3)],
 }
-
-
-def median(values: list) -> float | None:
-    """Median with an unsolved seed (None) counted as slower than every solved one; None if half are unsolved."""
-    m = float(np.median([np.inf if v is None else v for v in values]))
-    return None if np.isinf(m) else m
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", type=int, choices=sorted(STAGES), required=True)
-    ap.add_argument("--max-steps", type=int, default=300_000)
+    ap.add_argument("--methods", nargs="*", default=list(GRIDS), choices=list(GRIDS))
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 100, 101, ... (default 5)")
     args = ap.parse_args()
-    seeds, grid = STAGES[args.stage]
     warm_up()
-    rows = []
-    for kw in grid:
-        runs = []
-        for seed in seeds:
-            r = run_pglib(seed, args.max_steps, **kw)
-            runs.append(dict(seed=seed, seconds=r["seconds"], steps=r["steps"]))
-        row = dict(config=kw, solved=f"{sum(r['steps'] is not None for r in runs)}/{len(runs)}",
-                   median_seconds=median([r["seconds"] for r in runs]), median_steps=median([r["steps"] for r in runs]),
-                   runs=runs)
-        rows.append(row)
-        print(json.dumps({k: row[k] for k in ("config", "solved", "median_seconds", "median_steps")}), flush=True)
-    out = pathlib.Path(__file__).resolve().parent / "results" / f"cartpole_sweep_stage{args.stage}.json"
-    out.write_text(json.dumps(rows, indent=1))
+    seeds = list(range(100, 100 + args.seeds))
+    runs = {m: [[] for _ in GRIDS[m]] for m in args.methods}
+    for seed in seeds:
+        for k in range(max(len(GRIDS[m]) for m in args.methods)):
+            for m in args.methods:
+                r = run(m, GRIDS[m][k], seed, BUDGET)
+                runs[m][k].append(dict(seed=seed, **r))
+                print(m, k, seed, r["solved"], r["seconds"], r["steps_simulated"], flush=True)
+        for m in args.methods:  # written after every seed, so a stopped sweep keeps what it measured
+            write(m, runs[m], seeds[:seeds.index(seed) + 1])
+
+
+def write(method: str, runs: list[list[dict]], seeds: list[int]) -> None:
+    rows = [dict(setting=GRIDS[method][k], summary=summarize(rs), runs=rs) for k, rs in enumerate(runs)]
+    medians = [median_inf([r["seconds"] for r in row["runs"]]) for row in rows]
+    best = min(range(len(rows)), key=lambda k: float("inf") if medians[k] is None else medians[k])
+    out = dict(seeds=seeds, budget=BUDGET, rows=rows,
+               chosen=dict(index=best, setting=rows[best]["setting"], median_seconds=medians[best]))
+    (RESULTS / f"cartpole_sweep_{method}.json").write_text(json.dumps(out, indent=1, default=str))
+    print(method, "chosen so far", best, rows[best]["setting"], medians[best], flush=True)
 
 
 if __name__ == "__main__":

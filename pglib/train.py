@@ -29,7 +29,6 @@ Schulman et al. (2016) for GAE(lambda); the single-file loop follows CleanRL.
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -39,19 +38,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglib import validate
 from pglib.device import resolve_device
 from pglib.losses import surrogate_loss
 from pglib.policies import GaussianMLP, ValueMLP, policy_for
 from pglib.returns import check_gamma, gae, reward_to_go_episodic
 from pglib.rollout import Batch, VectorCollector, evaluate, make_vec_env
-
-
-def _positive_int(value, name: str, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        none = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
 
 
 @dataclass
@@ -86,30 +78,34 @@ class Config:
     progress: bool = True  # tqdm progress bar
     env_kwargs: dict = field(default_factory=dict)  # passed to gym.make_vec (e.g. max_episode_steps)
 
-    def __post_init__(self):
+    def __post_init__(self):  # refuse a bad setting here, before anything is built
         if not isinstance(self.env_id, str) or self.env_id not in gym.registry:
             raise ValueError(f"env_id must name a registered gymnasium task (e.g. 'CartPole-v1'), "
                              f"got {self.env_id!r}")
-        check_gamma(self.gamma, "gamma")
-        check_gamma(self.lam, "lam")
-        if self.baseline not in ("none", "constant", "value"):
-            raise ValueError(f"baseline must be 'none', 'constant' or 'value', got {self.baseline!r}")
+        validate.gamma(self.gamma, "gamma")
+        validate.real(self.lam, "lam", low=0.0, high=1.0)
+        validate.one_of(self.baseline, "baseline", ("none", "constant", "value"))
+        for name in ("reward_to_go", "normalize_advantages", "bootstrap_truncated", "eval_mean_action",
+                     "stop_when_solved", "progress"):
+            validate.flag(getattr(self, name), name)
         if self.bootstrap_truncated and (self.baseline != "value" or self.gamma >= 1):
             raise ValueError("bootstrap_truncated=True needs baseline='value' and gamma < 1 (the "
                              "bootstrapped target is an infinite-horizon discounted return); got "
                              f"baseline={self.baseline!r}, gamma={self.gamma!r}")
         for name in ("total_steps", "num_envs", "value_steps", "eval_episodes"):
-            _positive_int(getattr(self, name), name)
+            validate.positive_int(getattr(self, name), name)
         for name in ("steps_per_env", "eval_every", "torch_threads"):
-            _positive_int(getattr(self, name), name, allow_none=True)
+            if getattr(self, name) is not None:
+                validate.positive_int(getattr(self, name), name)
         for name in ("lr", "value_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        hidden = tuple(self.hidden) if isinstance(self.hidden, (tuple, list)) else None
-        if hidden is None or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool)
-                                     and h >= 1 for h in hidden):
-            raise ValueError(f"hidden must be a tuple of positive integer widths, got {self.hidden!r}")
+            validate.real(getattr(self, name), name, low=0.0, low_open=True)
+        validate.real(self.log_std, "log_std")
+        validate.seed(self.seed)
+        validate.seed(self.eval_seed, "eval_seed")
+        if not isinstance(self.hidden, (tuple, list)):
+            raise TypeError(f"hidden must be a tuple of positive integer widths, got {self.hidden!r}")
+        for k, width in enumerate(self.hidden):
+            validate.positive_int(width, f"hidden[{k}]")
         resolve_device(self.device)  # ValueError for an unknown device, or CUDA without CUDA
 
 
