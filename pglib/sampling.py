@@ -18,7 +18,7 @@ actions     [N, T] long  :math:`a_t`; still drawn (valid) at masked steps, but m
 rewards     [N, T] f64   :math:`r_t = R(s_t, a_t)`; 0 at masked steps
 mask        [N, T] bool  True where step ``t`` is a real decision (:math:`s_t` is not terminal)
 logp        [N, T] f64   :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 where ``mask`` is False
-==========  ==========  =====================================================================
+==========  ===========  ====================================================================
 
 Horizon: for a finite-horizon MDP the batch has ``T = mdp.horizon`` steps. For an infinite-horizon
 MDP a ``horizon`` must be given and is a *truncation*: the batch holds the first ``T`` steps
