@@ -29,7 +29,7 @@ export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup book pdf test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench clean
+.PHONY: help setup book pdf test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench audit clean
 
 help:
 	@echo "make book            build the HTML book into _build/html (sets up .venv on first use)"
@@ -39,6 +39,8 @@ help:
 	@echo "                     one chapter: make execute NOTEBOOKS=book/03_x.ipynb"
 	@echo "make test-notebooks  only re-check the notebooks' stored outputs (nbval)"
 	@echo "make bench           run the benchmarks in benchmarks/"
+	@echo "make audit           every chapter at 30 unseen seeds on Ray (resumes), book/audit.md,"
+	@echo "                     and the slow calibrations; AUDIT_SEEDS=N AUDIT_WORKERS=N, RAY_ADDRESS"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +108,17 @@ sync-setup-cell: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# The seed audit (tools/audit.py): each chapter x seed is one Ray task, on a local instance of
+# AUDIT_WORKERS CPUs or, with RAY_ADDRESS set, on that cluster. Results append to AUDIT_OUT, so
+# a rerun resumes; then the appendix page book/audit.md, then the slow calibration tests.
+AUDIT_SEEDS ?= 30
+AUDIT_WORKERS ?= 2
+AUDIT_OUT ?= benchmarks/results/audit
+audit: $(STAMP)
+	$(PY) tools/audit.py --seeds $(AUDIT_SEEDS) --workers $(AUDIT_WORKERS) --out $(AUDIT_OUT)
+	$(PY) tools/audit_report.py $(AUDIT_OUT)
+	$(PYTEST) -m slow tests
 
 clean:
 	rm -rf _build

@@ -1,0 +1,470 @@
+"""Aggregate a seed audit (tools/audit.py) and write the book's appendix page on it.
+
+    python tools/audit_report.py benchmarks/results/audit   # writes book/audit.md
+    python tools/audit_report.py /tmp/a --page - --figures /tmp  # page to stdout
+
+Per claim: failures / runs with a Clopper-Pearson interval
+(``pglib.stats.binomial_interval``) beside the claim's stated ``fail_rate`` (the mean
+over runs, since a negative control's rate depends on the seed); a claim whose interval
+lies wholly above its stated rate fails more often than it says. Per chapter: the share
+of seeds on which any claim failed, beside the chapter's budget (0.1%). Book-wide: the
+share of audit seeds on which any chapter failed, beside the book's 1%. Plus p-value
+histograms per test family and every failure, with its FAIL line. Each claim row carries
+the HTML id ``audit-<pglib.claims.anchor(id)>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import html
+import pathlib
+import sys
+import textwrap
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import audit  # noqa: E402  (tools/audit.py: the results format)
+from pglib.claims import anchor  # noqa: E402
+from pglib.stats import binomial_interval  # noqa: E402
+
+ROOT = audit.ROOT
+PAGE = ROOT / "book" / "audit.md"
+FIGURES = ROOT / "book" / "figures"
+#: Budgets the book states: each chapter fails a correct build on at most 0.1% of
+#: seeds, the whole book on at most 1%.
+CHAPTER_BUDGET = 0.001
+BOOK_BUDGET = 0.01
+CONFIDENCE = 0.95
+
+
+@dataclasses.dataclass
+class ClaimStats:
+    id: str
+    chapter: str
+    kind: str | None
+    runs: int = 0
+    failures: int = 0
+    not_run: int = 0
+    rates: list = dataclasses.field(default_factory=list)
+    p_values: list = dataclasses.field(default_factory=list)
+    family: str | None = None
+
+    @property
+    def stated(self) -> float | None:
+        """The stated fail_rate: the mean over the runs (None if no run stated one)."""
+        known = [r for r in self.rates if r is not None]
+        return sum(known) / len(known) if known else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return (
+            binomial_interval(self.failures, self.runs, CONFIDENCE)
+            if self.runs
+            else None
+        )
+
+    @property
+    def too_often(self) -> bool:
+        """The interval of the failure rate lies wholly above the stated rate."""
+        return (
+            bool(self.runs)
+            and self.stated is not None
+            and self.interval[0] > self.stated
+        )
+
+
+@dataclasses.dataclass
+class Share:
+    """k of n seeds with a failure, its interval, and the rate the book states."""
+
+    k: int
+    n: int
+    budget: float
+    stated: float | None = None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return binomial_interval(self.k, self.n, CONFIDENCE) if self.n else None
+
+
+def final_runs(lines: list[dict]) -> dict[tuple[str, int], dict]:
+    """(chapter, seed) -> its final result line (the last, should there be two)."""
+    return {(r["chapter"], r["seed"]): r for r in lines if r.get("final")}
+
+
+def _family(record: dict) -> str | None:
+    if record.get("p_value") is None:
+        return None
+    method = record.get("method")
+    return f"{record.get('kind')} ({method})" if method else str(record.get("kind"))
+
+
+def claim_stats(runs: dict[tuple[str, int], dict]) -> dict[str, ClaimStats]:
+    """Per claim id: runs (checks made), failures, not-run count, rates, p-values."""
+    stats: dict[str, ClaimStats] = {}
+    for (chapter, _seed), run in sorted(runs.items()):
+        last = {
+            rec["id"]: rec for rec in run.get("claims", [])
+        }  # a rerun cell counts once
+        for cid, rec in last.items():
+            s = stats.setdefault(cid, ClaimStats(cid, chapter, rec.get("kind")))
+            s.runs += 1
+            s.failures += not rec.get("passed", False)
+            s.rates.append(rec.get("fail_rate"))
+            if rec.get("p_value") is not None:
+                s.p_values.append(float(rec["p_value"]))
+                s.family = _family(rec)
+        for cid in run.get("not_run", []):
+            stats.setdefault(cid, ClaimStats(cid, chapter, None)).not_run += 1
+    return stats
+
+
+def chapter_shares(runs: dict, claims: dict[str, ClaimStats]) -> dict[str, Share]:
+    """Per chapter: seeds with a claim failure among seeds that ran to a result (no
+    fault)."""
+    shares: dict[str, Share] = {}
+    for (chapter, _seed), run in sorted(runs.items()):
+        s = shares.setdefault(chapter, Share(0, 0, CHAPTER_BUDGET))
+        if run["status"] != "fault":
+            s.n += 1
+            s.k += run["status"] == "claim_failed"
+    for chapter, s in shares.items():
+        rates = [
+            c.stated
+            for c in claims.values()
+            if c.chapter == chapter and c.stated is not None
+        ]
+        s.stated = sum(rates) if rates else None
+    return shares
+
+
+def book_share(runs: dict, shares: dict[str, Share]) -> Share:
+    """Seeds on which every chapter ran to a result; k of them had a failure."""
+    chapters = sorted({c for c, _ in runs})
+    seeds = sorted({s for _, s in runs})
+    k = n = 0
+    for seed in seeds:
+        these = [runs.get((c, seed)) for c in chapters]
+        if all(r is not None and r["status"] != "fault" for r in these):
+            n += 1
+            k += any(r["status"] == "claim_failed" for r in these)
+    stated = [s.stated for s in shares.values() if s.stated is not None]
+    return Share(k, n, BOOK_BUDGET, sum(stated) if stated else None)
+
+
+# ---------------------------------------------------------------- the page
+
+
+def _pct(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    if x == 0:
+        return "0%"
+    return f"{x * 100:.2g}%" if x * 100 < 10 else f"{x * 100:.0f}%"
+
+
+def _ci(interval) -> str:
+    return "n/a" if interval is None else f"[{_pct(interval[0])}, {_pct(interval[1])}]"
+
+
+def _code_id(cid: str) -> str:
+    return "<code>" + ".<wbr>".join(html.escape(p) for p in cid.split(".")) + "</code>"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _chapter_titles() -> dict[str, str]:
+    titles = {}
+    for path in audit.chapter_paths():
+        nb = audit._read(path)
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                first = audit.nbread.source(cell).strip().splitlines()
+                if first and first[0].startswith("# "):
+                    titles[path.stem] = first[0][2:].strip()
+                    break
+    return titles
+
+
+def histograms(
+    claims: dict[str, ClaimStats], figures: pathlib.Path
+) -> list[tuple[str, str, int, float]]:
+    """One PNG per test family: (family, file name, number of p-values, KS p-value
+    against the uniform distribution)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import scipy.stats
+
+    families: dict[str, list[float]] = {}
+    for c in claims.values():
+        if c.family and c.p_values:
+            families.setdefault(c.family, []).extend(c.p_values)
+    made = []
+    figures.mkdir(parents=True, exist_ok=True)
+    for family, ps in sorted(families.items()):
+        name = (
+            "audit_pvalues_"
+            + "".join(ch if ch.isalnum() else "_" for ch in family).strip("_")
+            + ".png"
+        )
+        ps = np.clip(np.asarray(ps, dtype=float), 0.0, 1.0)
+        fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+        ax.hist(ps, bins=20, range=(0, 1), color="#4c72b0", edgecolor="white")
+        ax.axhline(
+            len(ps) / 20, color="black", lw=1, ls="--", label="uniform (calibrated)"
+        )
+        ax.set_xlabel("p-value")
+        ax.set_ylabel("checks")
+        ax.set_title(f"{family}: {len(ps)} p-values")
+        ax.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(figures / name, metadata={"Software": None})
+        plt.close(fig)
+        made.append(
+            (family, name, len(ps), float(scipy.stats.kstest(ps, "uniform").pvalue))
+        )
+    return made
+
+
+INTRO = (
+    "Each chapter is committed with one seed, so its printed checks show one draw. "
+    "This page shows many: every chapter notebook was executed again, top to bottom, "
+    "at seeds it was never committed with, and every claim check was recorded. A "
+    "check that states a false-alarm rate should fail at about that rate here, and "
+    "no more often; each "
+    "measured rate stands beside the stated one."
+)
+CLAIMS_NOTE = (
+    "*Failures / runs* counts the seeds on which the check ran; the checks after a "
+    "failed one in the same notebook do not run (column *not run*). The stated rate is "
+    "the check's own `fail_rate`, averaged over the runs: a negative control's rate "
+    "depends on the seed."
+)
+PVALUE_NOTE = (
+    "For a no-bias test whose claim is true, the p-value is uniform on [0, 1], so the "
+    "bars of a calibrated test's histogram are about equally high (dashed line). "
+    "Bonferroni p-values are conservative (more mass near 1). A negative control's "
+    "p-values pile up at 0."
+)
+
+
+def _para(text: str) -> list[str]:
+    return textwrap.wrap(text, 88, break_on_hyphens=False) + [""]
+
+
+def _link(cid: str) -> str:
+    return f'<a href="#audit-{anchor(cid)}">{_code_id(cid)}</a>'
+
+
+def _summary(runs, lines, shares, book, meta) -> list[str]:
+    seeds = sorted({s for _, s in runs})
+    wall = sum(m.get("wall_seconds", 0) for m in meta)
+    workers = "/".join(
+        str(w) for w in sorted({m.get("workers") for m in meta} - {None})
+    )
+    cpus = "/".join(str(c) for c in sorted({m.get("cpus") for m in meta} - {None}))
+    last = max((m.get("finished", "") for m in meta), default="?")
+    commit = (meta[-1].get("git") or "?")[:10] if meta else "?"
+    conf = f"{CONFIDENCE * 100:g}%"
+    md = _para(
+        f"**{len(runs)} chapter runs**: {len(shares)} chapters x {len(seeds)} seeds "
+        f"({seeds[0]}–{seeds[-1]}), {len(lines)} attempts in all, run as Ray tasks on "
+        f"{workers or '?'} workers (machine of {cpus or '?'} CPUs) in {wall / 60:.0f} "
+        f"minutes of wall time; last run finished {last}, at commit `{commit}`. "
+        "Generated by `tools/audit_report.py` from `benchmarks/results/audit/` (`make "
+        f"audit`); intervals are {conf} Clopper-Pearson."
+    )
+    md += _para(
+        f"**Book-wide**: on {book.k} of {book.n} seeds at least one chapter failed a "
+        f"check: {_pct(book.k / book.n if book.n else None)}, {conf} interval "
+        f"{_ci(book.interval)}; the book states at most {_pct(book.budget)} (its "
+        "checks' "
+        f"stated rates add up to {_pct(book.stated)})."
+    )
+    return md
+
+
+def _chapter_rows(runs, shares, titles) -> list[str]:
+    conf = f"{CONFIDENCE * 100:g}%"
+    md = [
+        "## Chapters",
+        "",
+        f"| chapter | seeds run | seeds with a failure | share [{conf} interval] "
+        "| budget | stated (sum of rates) | faults |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for chapter, s in sorted(shares.items()):
+        faults = sum(
+            1 for (c, _), r in runs.items() if c == chapter and r["status"] == "fault"
+        )
+        title = html.escape(titles.get(chapter, chapter))
+        share = _pct(s.k / s.n if s.n else None)
+        md.append(
+            f'| <a href="{chapter}.html">{title}</a> | {s.n} | {s.k} | {share} '
+            f"{_ci(s.interval)} | {_pct(s.budget)} | {_pct(s.stated)} | {faults} |"
+        )
+    return md + [""]
+
+
+def _claim_rows(claims, shares) -> list[str]:
+    conf = f"{CONFIDENCE * 100:g}%"
+    md = ["## Claims", ""] + _para(CLAIMS_NOTE)
+    md += [
+        f"| claim | kind | failures / runs | rate [{conf} interval] | stated rate "
+        "| not run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for chapter in sorted(shares):
+        for c in (c for c in claims.values() if c.chapter == chapter):
+            rate = _pct(c.failures / c.runs if c.runs else None)
+            mark = " **above the stated rate**" if c.too_often else ""
+            here = f'<span id="audit-{anchor(c.id)}"></span>'
+            there = f'<a href="{chapter}.html#{anchor(c.id)}">{_code_id(c.id)}</a>'
+            md.append(
+                f"| {here}{there} | {c.kind or '?'} | {c.failures} / {c.runs} | {rate} "
+                f"{_ci(c.interval)}{mark} | {_pct(c.stated)} | {c.not_run} |"
+            )
+    return md + [""]
+
+
+def _histogram_section(claims, figures, rel) -> list[str]:
+    md = ["## p-values by test family", ""] + _para(PVALUE_NOTE)
+    for family, name, n, ks in histograms(claims, figures):
+        alt = (
+            f"Histogram of {n} p-values of the {family} checks in 20 bins from 0 to 1, "
+            "beside the flat line that a calibrated test follows"
+        )
+        md += [f"![{alt}]({rel}/{name})", ""]
+        md += _para(
+            f"*{family}*: {n} p-values; Kolmogorov-Smirnov test against the uniform "
+            f"distribution: p = {ks:.2g}."
+        )
+    return md
+
+
+def _block(text: str) -> list[str]:
+    return ["", "  ```text"] + ["  " + ln for ln in _wrap(text)] + ["  ```", ""]
+
+
+def _failure_section(runs, lines, titles) -> list[str]:
+    failures = sorted(
+        (r for r in runs.values() if r["status"] == "claim_failed"),
+        key=lambda r: (r["chapter"], r["seed"]),
+    )
+    md = ["## Every failure", ""]
+    if not failures:
+        md += ["No claim check failed.", ""]
+    for r in failures:
+        cid = r.get("failed_claim")
+        title = html.escape(titles.get(r["chapter"], r["chapter"]))
+        md += [f"- {title}, seed {r['seed']}: {_link(cid) if cid else '?'}"]
+        md += _block(r.get("fail_line") or "")
+    faults = [r for r in lines if r["status"] == "fault"]
+    md += ["## Faults", ""]
+    if not faults:
+        md += _para(
+            "No run faulted: no timeout, no dead kernel or worker, no unexpected error."
+        )
+    for r in faults:
+        last = ((r.get("error") or "").strip().splitlines() or [""])[-1]
+        state = "final" if r.get("final") else "retried"
+        md += [
+            f"- {r['chapter']}, seed {r['seed']}, attempt {r.get('attempt')} ({state}):"
+        ]
+        md += _block(last)
+    return md
+
+
+def render(
+    out: pathlib.Path, figures: pathlib.Path = FIGURES, page: pathlib.Path = PAGE
+) -> str:
+    """The appendix page (markdown) for the audit in ``out``; writes its figures."""
+    lines = audit.read_results(out)
+    runs = final_runs(lines)
+    if not runs:
+        where = pathlib.Path(out) / audit.RESULTS
+        raise ValueError(f"out: expected audit results in {where}, found none")
+    claims = claim_stats(runs)
+    shares = chapter_shares(runs, claims)
+    book = book_share(runs, shares)
+    titles = _chapter_titles()
+    too_often = sorted(c.id for c in claims.values() if c.too_often)
+
+    md = ["# Appendix: the seed audit", ""] + _para(INTRO)
+    md += _summary(runs, lines, shares, book, _read_runs(out))
+    if too_often:
+        md += [
+            "**Claims that failed more often than they state** (interval wholly above "
+            "the stated rate):",
+            "",
+        ]
+        md += [f"- {_link(c)}" for c in too_often] + [""]
+    else:
+        md += _para("No claim failed significantly more often than it states.")
+    md += _chapter_rows(runs, shares, titles)
+    md += _claim_rows(claims, shares)
+    md += _histogram_section(claims, figures, _relative(figures, page))
+    md += _failure_section(runs, lines, titles)
+    return "\n".join(md).rstrip() + "\n"
+
+
+def _wrap(line: str, width: int = 88) -> list[str]:
+    return textwrap.wrap(
+        line, width, subsequent_indent="    ", break_on_hyphens=False
+    ) or [""]
+
+
+def _read_runs(out: pathlib.Path) -> list[dict]:
+    import json
+
+    path = pathlib.Path(out) / audit.RUNS
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def _relative(figures: pathlib.Path, page: pathlib.Path) -> str:
+    import os
+
+    return os.path.relpath(
+        pathlib.Path(figures).resolve(), pathlib.Path(page).resolve().parent
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "out",
+        type=pathlib.Path,
+        nargs="?",
+        default=audit.DEFAULT_OUT,
+        help="the audit's results folder",
+    )
+    parser.add_argument(
+        "--page", default=str(PAGE), help="markdown page to write ('-': stdout)"
+    )
+    parser.add_argument(
+        "--figures", type=pathlib.Path, default=FIGURES, help="folder for the PNGs"
+    )
+    args = parser.parse_args(argv)
+    page = PAGE if args.page == "-" else pathlib.Path(args.page)
+    text = render(args.out, args.figures, page)
+    if args.page == "-":
+        sys.stdout.write(text)
+    else:
+        page.write_text(text)
+        print(
+            f"wrote {page} ({datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
