@@ -65,7 +65,8 @@ def _kernels():
         import numba
     except ImportError as e:
         raise ImportError(
-            "pglib.fused needs numba (pip install numba==0.68.1; it is optional and not a pglib dependency). "
+            "pglib.fused needs numba, an optional extra: pip install 'policy-gradients-executable[fast]' "
+            "(or pip install numba==0.68.1). "
             "Without it use the torch path: estimators.reinforce(sampling.sample_trajectories(mdp, logits, n, seed), "
             "logits, gamma), or sampling.iter_trajectories for large n."
         ) from e
