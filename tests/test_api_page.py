@@ -1,0 +1,35 @@
+"""The API reference (book/api.md) covers what pglib offers, and nothing that is gone.
+
+The page is written by hand (Sphinx autodoc fills in the docstrings at build time), so a
+new module or a new top-level name would silently be left out. This checks that
+
+- every module ``pglib/*.py`` has its ``automodule`` section, and every section names a
+  module that exists;
+- the top-level table lists exactly the names ``import pglib`` re-exports, each from the
+  module that defines it.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGE = (ROOT / "book" / "api.md").read_text()
+
+
+def test_every_module_has_a_section():
+    modules = {p.stem for p in (ROOT / "pglib").glob("*.py") if p.stem != "__init__"}
+    documented = set(re.findall(r"^\.\. automodule:: pglib\.(\w+)$", PAGE, re.M))
+    assert documented == modules, (
+        f"book/api.md: modules without a section {sorted(modules - documented)}, "
+        f"sections of missing modules {sorted(documented - modules)}")
+
+
+def test_top_level_table_is_the_top_level():
+    import pglib
+
+    listed = re.findall(r"^   ~(pglib\.[\w.]+)$", PAGE, re.M)
+    expected = [f"{module}.{name}" for name, module in pglib._EXPORTS.items()]
+    assert sorted(listed) == sorted(expected), (
+        f"book/api.md's top-level table {listed} is not pglib's re-exports {expected}")
