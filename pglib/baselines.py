@@ -54,25 +54,32 @@ def _row_weights(weights, n: int) -> torch.Tensor:
 def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
     r"""The constant :math:`b` that minimizes the total variance of :math:`X - b\,g`.
 
-    Let :math:`X` be a per-trajectory gradient estimate without a baseline and :math:`g` the
-    trajectory's summed score :math:`\sum_t\nabla_\theta\log\pi_\theta(a_t|s_t)` (so
+    Let :math:`X` be a per-trajectory gradient estimate without a baseline and :math:`g`
+    the trajectory's summed score :math:`\sum_t\nabla_\theta\log\pi_\theta(a_t|s_t)` (so
     :math:`\mathbb{E}[g] = 0`). Subtracting a constant :math:`b` from every return gives
-    :math:`X - b\,g`, whose total variance
-    :math:`\mathbb{E}\lVert X\rVert^2 - 2b\,\mathbb{E}\langle X, g\rangle + b^2\,\mathbb{E}\lVert g\rVert^2 - \lVert\mathbb{E}X\rVert^2`
+    :math:`X - b\,g`, whose total variance (the trace of its covariance)
+
+    .. math::
+        \mathbb{E}\lVert X\rVert^2 - 2b\,\mathbb{E}\langle X, g\rangle
+        + b^2\,\mathbb{E}\lVert g\rVert^2 - \lVert\mathbb{E}X\rVert^2
+
     is a parabola in :math:`b` with its minimum at
 
     .. math:: b^* = \frac{\mathbb{E}[\langle X, g\rangle]}{\mathbb{E}[\lVert g\rVert^2]}
-              \quad\Big(= \frac{\mathbb{E}[\lVert g\rVert^2 R]}{\mathbb{E}[\lVert g\rVert^2]}
+              \quad\Big(= \frac{\mathbb{E}[\lVert g\rVert^2 R]}
+              {\mathbb{E}[\lVert g\rVert^2]}
               \text{ for the total-return estimator } X = g\,R\Big)
 
-    (Weaver & Tao 2001; Greensmith, Bartlett & Baxter 2004, JMLR 5). The expectations are
-    replaced by ``weights``-weighted averages over the rows: equal weights (a sample: the
-    plug-in estimate) or the trajectory probabilities of an enumeration (the exact value).
+    (Weaver & Tao 2001; Greensmith, Bartlett & Baxter 2004, JMLR 5). The expectations
+    are replaced by ``weights``-weighted averages over the rows: equal weights (a
+    sample: the plug-in estimate) or the trajectory probabilities of an enumeration (the
+    exact value).
 
     Args:
         estimates: ``X``, shape ``[N, *P]``.
         scores: ``g``, shape ``[N, *P]`` (the same shape).
-        weights: optional ``[N]`` non-negative weights (e.g. probabilities); default equal.
+        weights: optional ``[N]`` non-negative weights (e.g. probabilities); default
+            equal.
 
     Returns:
         a float64 scalar tensor.
@@ -90,7 +97,8 @@ def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
     norm2 = (g * g).reshape(n, -1).sum(-1)
     denominator = (w * norm2).sum()
     if denominator <= 0:
-        raise ValueError("scores are zero on every (weighted) row; the optimal constant baseline is undefined")
+        raise ValueError("scores are zero on every (weighted) row; the optimal "
+                         "constant baseline is undefined")
     return (w * cross).sum() / denominator
 
 
@@ -266,16 +274,19 @@ def _check_standardize(advantages, mask, per_episode, eps) -> tuple[torch.Tensor
     return A, mask, validate.real(eps, "eps", low=0.0)
 
 
-def standardize(advantages, mask=None, per_episode: bool = False, eps: float = 1e-8) -> torch.Tensor:
-    r"""Advantage normalization: :math:`\tilde A = (\hat A - \mathrm{mean}(\hat A)) / (\mathrm{std}(\hat A) + \epsilon)`.
+def standardize(advantages, mask=None, per_episode: bool = False,
+                eps: float = 1e-8) -> torch.Tensor:
+    r"""Advantage normalization, :math:`\tilde A = (\hat A - \mathrm{mean}(\hat A))
+    / (\mathrm{std}(\hat A) + \epsilon)`.
 
-    ``per_episode=False``: mean and (population) standard deviation over every real step of the
-    batch, the common habit of PPO-style code. ``per_episode=True``: within each row (episode)
-    separately, a habit of some tutorials. Masked steps are ignored and set to 0.
+    ``per_episode=False``: mean and (population) standard deviation over every real step
+    of the batch, the common habit of PPO-style code. ``per_episode=True``: within each
+    row (episode) separately, a habit of some tutorials. Masked steps are ignored and
+    set to 0.
 
-    Neither is an unbiased baseline: the mean subtracted from :math:`\hat A_{i,t}` contains
-    :math:`\hat A_{i,t}` itself (and, per episode, the returns of later actions of the same
-    episode); the book measures the bias this causes.
+    Neither is an unbiased baseline: the mean subtracted from :math:`\hat A_{i,t}`
+    contains :math:`\hat A_{i,t}` itself (and, per episode, the returns of later actions
+    of the same episode); the book measures the bias this causes.
 
     Shapes: ``[N, T] -> [N, T]``.
 

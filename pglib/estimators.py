@@ -235,14 +235,18 @@ def _check_reinforce(traj, logits, gamma, weights, discount_score) -> tuple[Traj
 def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
     r"""The terms the reward-to-go estimator drops, shape ``[N, S, A]``; mean zero.
 
-    .. math:: \sum_{t<T} m_t \Big(\sum_{k<t}\gamma^k r_k\Big) \nabla_\theta\log\pi_\theta(a_t|s_t)
+    .. math::
+        \sum_{t<T} m_t \Big(\sum_{k<t}\gamma^k r_k\Big)
+        \nabla_\theta\log\pi_\theta(a_t|s_t)
 
-    An action cannot change rewards received before it, so each term has expectation zero, and
-    ``reinforce(..., "return") = reinforce(..., "reward_to_go") + past_reward_terms(...)``.
+    An action cannot change rewards received before it, so each term has expectation
+    zero, and ``reinforce(..., "return")`` equals
+    ``reinforce(..., "reward_to_go") + past_reward_terms(...)``.
     """
-    traj, logits, gamma = _check_traj(traj), _check_logits(logits, traj), validate.gamma(gamma)
+    traj, logits = _check_traj(traj), _check_logits(logits, traj)
+    gamma = validate.gamma(gamma)
     disc_r = traj.masked_rewards * _discounts(traj.horizon, gamma)
-    past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards strictly before t
+    past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards before t
     return _weighted_score_sum(logits, traj, past)
 
 
