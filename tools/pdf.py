@@ -136,6 +136,7 @@ async () => {
 }
 """
 
+TIMEOUT_MS = 10 * 60 * 1000
 FOOTER = (
     '<div style="width:100%; font-size:8px; color:#666; text-align:center;">'
     '<span class="title"></span> &middot; <span class="pageNumber"></span> / '
@@ -199,6 +200,9 @@ def print_pdf(html: pathlib.Path, out: pathlib.Path) -> dict:
             )
             context.route("**/*", on_route)
             page = context.new_page()
+            # The single page holds the whole book (every figure, thousands of formulas):
+            # loading and typesetting it takes a while on a busy machine.
+            page.set_default_timeout(TIMEOUT_MS)
             page.goto(
                 f"http://{HOST}:{httpd.server_address[1]}/{name}", wait_until="load"
             )
