@@ -51,10 +51,19 @@ def _test_summary(p_values: np.ndarray, alpha: float = ALPHA) -> dict:
     low, high = stats.binomial_interval(k, p.size, CONFIDENCE)
     ks = scipy.stats.kstest(p, "uniform")
     hist, _ = np.histogram(p, bins=BINS, range=(0.0, 1.0))
-    return dict(reps=int(p.size), alpha=alpha, rejections=k, rate=k / p.size, interval=[low, high],
-                alpha_inside=bool(low <= alpha <= high), at_most_alpha=bool(low <= alpha),
-                rate_at_1pct=float((p < 0.01).mean()), ks_statistic=float(ks.statistic),
-                ks_p=float(ks.pvalue), histogram=hist.tolist())
+    return dict(
+        reps=int(p.size),
+        alpha=alpha,
+        rejections=k,
+        rate=k / p.size,
+        interval=[low, high],
+        alpha_inside=bool(low <= alpha <= high),
+        at_most_alpha=bool(low <= alpha),
+        rate_at_1pct=float((p < 0.01).mean()),
+        ks_statistic=float(ks.statistic),
+        ks_p=float(ks.pvalue),
+        histogram=hist.tolist(),
+    )
 
 
 def _batches(m, logits, n, reps, seed):
@@ -66,7 +75,7 @@ def _batches(m, logits, n, reps, seed):
         k = min(per_chunk, reps - done)
         traj = sampling.sample_trajectories(m, logits, n * k, generator=gen)
         for j in range(k):
-            yield traj[j * n:(j + 1) * n]
+            yield traj[j * n : (j + 1) * n]
         done += k
 
 
@@ -75,18 +84,31 @@ def hotelling_softmax(reps: int) -> dict:
     two = mdp.two_state(gamma=1.0, horizon=5)
     logits2 = torch.tensor([[0.3, -0.2], [-0.6, 0.4]], dtype=torch.float64)
     rnd = mdp.random_mdp(5, 3, seed=1, gamma=0.9, horizon=10)
-    logits5 = 0.5 * torch.randn(5, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    logits5 = 0.5 * torch.randn(
+        5, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
     settings = [
         ("two_state_T5_return_n10000", two, logits2, 10_000, "return"),
         ("random5x3_T10_rtg_n10000", rnd, logits5, 10_000, "reward_to_go"),
     ]
     for name, m, logits, n, weights in settings:
         grad = exact.gradient(m, logits)
-        p = [stats.unbiasedness_test(estimators.reinforce(b, logits, m.gamma, weights=weights), grad,
-                                     alpha=ALPHA).p_value
-             for b in _batches(m, logits, n, reps, seed=11)]
-        out[name] = dict(_test_summary(np.array(p)), n=n, horizon=m.horizon,
-                         states=m.n_states, actions=m.n_actions, weights=weights)
+        p = [
+            stats.unbiasedness_test(
+                estimators.reinforce(b, logits, m.gamma, weights=weights),
+                grad,
+                alpha=ALPHA,
+            ).p_value
+            for b in _batches(m, logits, n, reps, seed=11)
+        ]
+        out[name] = dict(
+            _test_summary(np.array(p)),
+            n=n,
+            horizon=m.horizon,
+            states=m.n_states,
+            actions=m.n_actions,
+            weights=weights,
+        )
     return out
 
 
@@ -100,10 +122,18 @@ def bonferroni_importance(reps: int) -> dict:
     out = {}
     n = 40_000  # the chapter's sample size
     for kind in ("per_decision", "trajectory"):
-        p = [stats.unbiasedness_test(estimators.importance_weighted(b, theta, old, 1.0, kind=kind), grad,
-                                     alpha=ALPHA, method="bonferroni").p_value
-             for b in _batches(m, old, n, reps, seed=13)]
-        out[f"chapter7_T8_c0.3_{kind}_n{n}"] = dict(_test_summary(np.array(p)), n=n, horizon=8, kind=kind)
+        p = [
+            stats.unbiasedness_test(
+                estimators.importance_weighted(b, theta, old, 1.0, kind=kind),
+                grad,
+                alpha=ALPHA,
+                method="bonferroni",
+            ).p_value
+            for b in _batches(m, old, n, reps, seed=13)
+        ]
+        out[f"chapter7_T8_c0.3_{kind}_n{n}"] = dict(
+            _test_summary(np.array(p)), n=n, horizon=8, kind=kind
+        )
     return out
 
 
@@ -113,21 +143,35 @@ def variance_ratio(reps: int) -> dict:
     everything = enumeration.all_trajectories(m, logits)
     E = everything.trajectories
     var_rtg = everything.total_variance(estimators.reinforce(E, logits, 1.0)).item()
-    var_ret = everything.total_variance(estimators.reinforce(E, logits, 1.0, weights="return")).item()
+    var_ret = everything.total_variance(
+        estimators.reinforce(E, logits, 1.0, weights="return")
+    ).item()
     rho = var_rtg / var_ret
     n = 10_000
     covered = 0
     highs_below = 0
     for b in _batches(m, logits, n, reps, seed=17):
-        r = stats.variance_ratio(estimators.reinforce(b, logits, 1.0),
-                                 estimators.reinforce(b, logits, 1.0, weights="return"), CONFIDENCE)
+        r = stats.variance_ratio(
+            estimators.reinforce(b, logits, 1.0),
+            estimators.reinforce(b, logits, 1.0, weights="return"),
+            CONFIDENCE,
+        )
         covered += r.low <= rho <= r.high
         highs_below += r.high < 1
     low, high = stats.binomial_interval(covered, reps, CONFIDENCE)
-    return {"two_state_T5_rtg_vs_return_paired_n10000": dict(
-        reps=reps, exact_ratio=rho, confidence=CONFIDENCE, covered=int(covered), coverage=covered / reps,
-        interval=[low, high], nominal_inside=bool(low <= CONFIDENCE <= high),
-        passes_smaller_variance=int(highs_below), n=n)}
+    return {
+        "two_state_T5_rtg_vs_return_paired_n10000": dict(
+            reps=reps,
+            exact_ratio=rho,
+            confidence=CONFIDENCE,
+            covered=int(covered),
+            coverage=covered / reps,
+            interval=[low, high],
+            nominal_inside=bool(low <= CONFIDENCE <= high),
+            passes_smaller_variance=int(highs_below),
+            n=n,
+        )
+    }
 
 
 def binomial_coverage(reps: int) -> dict:
@@ -140,8 +184,15 @@ def binomial_coverage(reps: int) -> dict:
             low, high = stats.binomial_interval(int(kk), n, CONFIDENCE)
             cover += low <= p <= high
         low, high = stats.binomial_interval(cover, reps, CONFIDENCE)
-        out[f"n{n}_p{p}"] = dict(reps=reps, n=n, p=p, covered=int(cover), coverage=cover / reps,
-                                 interval=[low, high], at_least_nominal=bool(high >= CONFIDENCE))
+        out[f"n{n}_p{p}"] = dict(
+            reps=reps,
+            n=n,
+            p=p,
+            covered=int(cover),
+            coverage=cover / reps,
+            interval=[low, high],
+            at_least_nominal=bool(high >= CONFIDENCE),
+        )
     return out
 
 
@@ -149,8 +200,12 @@ def run(reps: int) -> dict:
     torch.set_num_threads(1)
     started = time.perf_counter()
     results = {"alpha": ALPHA, "confidence": CONFIDENCE, "reps": reps}
-    for name, fn in (("hotelling_softmax", hotelling_softmax), ("bonferroni_importance", bonferroni_importance),
-                     ("variance_ratio", variance_ratio), ("binomial_interval", binomial_coverage)):
+    for name, fn in (
+        ("hotelling_softmax", hotelling_softmax),
+        ("bonferroni_importance", bonferroni_importance),
+        ("variance_ratio", variance_ratio),
+        ("binomial_interval", binomial_coverage),
+    ):
         t0 = time.perf_counter()
         results[name] = fn(reps)
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -165,25 +220,35 @@ def figure(results: dict, path: pathlib.Path = FIGURE) -> None:
     import matplotlib.pyplot as plt
 
     panels = [(f"Hotelling, {k}", v) for k, v in results["hotelling_softmax"].items()]
-    panels += [(f"Bonferroni, {k}", v) for k, v in results["bonferroni_importance"].items()]
+    panels += [
+        (f"Bonferroni, {k}", v) for k, v in results["bonferroni_importance"].items()
+    ]
     fig, axes = plt.subplots(2, 2, figsize=(9, 5.6), sharex=True)
     edges = np.linspace(0, 1, BINS + 1)
     for ax, (title, v) in zip(axes.flat, panels):
-        ax.bar(edges[:-1], v["histogram"], width=1 / BINS, align="edge", color="C0", alpha=0.7,
-               edgecolor="white", label="p-values")
+        counts = np.array(v["histogram"])
         expected = v["reps"] / BINS
+        top = 2.2 * expected
+        ax.bar(edges[:-1], np.minimum(counts, top), width=1 / BINS, align="edge", color="C0", alpha=0.7,
+               edgecolor="white", label="p-values per bin")
+        for k in np.flatnonzero(counts > top):  # Bonferroni's cap piles p-values at 1
+            ax.text(edges[k] + 0.5 / BINS, 0.97 * top, f"{counts[k]:,} at p=1 ", ha="right",
+                    va="top", fontsize=6.5)
         band = 2.576 * math.sqrt(expected * (1 - 1 / BINS))
         ax.axhspan(expected - band, expected + band, color="gray", alpha=0.25, label="uniform ± 99% band")
         ax.axhline(expected, color="black", lw=1)
+        ax.set_ylim(0, top)
         ax.set_title(title.replace("_", " "), fontsize=8)
         ax.set_ylabel("repetitions")
         ax.text(0.02, 0.04, f"rate at α=0.1%: {100 * v['rate']:.2f}%  (KS p={v['ks_p']:.2g})",
-                transform=ax.transAxes, fontsize=7)
+                transform=ax.transAxes, fontsize=7, bbox=dict(facecolor="white", alpha=0.8, lw=0))
     for ax in axes[-1]:
         ax.set_xlabel("p-value")
-    axes[0, 0].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"p-values of correct estimators over {results['reps']} seeded repetitions", fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"p-values of correct estimators over {results['reps']:,} seeded repetitions",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
@@ -220,17 +285,27 @@ def page(results: dict) -> str:
     for family in ("hotelling_softmax", "bonferroni_importance"):
         for k, v in results[family].items():
             lo, hi = v["interval"]
-            lines.append(f"| {family.split('_')[0]} | `{k}` | {v['reps']:,} | {v['rejections']} | "
-                         f"{_pct(v['rate'])} ({_pct(lo)}, {_pct(hi)}) | {v['ks_p']:.2g} |")
-    lines += ["", "| interval | setting | repetitions | covered | coverage (99% interval) |", "|---|---|---|---|---|"]
+            lines.append(
+                f"| {family.split('_')[0]} | `{k}` | {v['reps']:,} | {v['rejections']} | "
+                f"{_pct(v['rate'])} ({_pct(lo)}, {_pct(hi)}) | {v['ks_p']:.2g} |"
+            )
+    lines += [
+        "",
+        "| interval | setting | repetitions | covered | coverage (99% interval) |",
+        "|---|---|---|---|---|",
+    ]
     for k, v in results["variance_ratio"].items():
         lo, hi = v["interval"]
-        lines.append(f"| variance ratio, 99% | `{k}` (exact ratio {v['exact_ratio']:.4f}) | {v['reps']:,} | "
-                     f"{v['covered']:,} | {_pct(v['coverage'])} ({_pct(lo)}, {_pct(hi)}) |")
+        lines.append(
+            f"| variance ratio, 99% | `{k}` (exact ratio {v['exact_ratio']:.4f}) | {v['reps']:,} | "
+            f"{v['covered']:,} | {_pct(v['coverage'])} ({_pct(lo)}, {_pct(hi)}) |"
+        )
     for k, v in results["binomial_interval"].items():
         lo, hi = v["interval"]
-        lines.append(f"| Clopper-Pearson, 99% | `{k}` | {v['reps']:,} | {v['covered']:,} | "
-                     f"{_pct(v['coverage'])} ({_pct(lo)}, {_pct(hi)}) |")
+        lines.append(
+            f"| Clopper-Pearson, 99% | `{k}` | {v['reps']:,} | {v['covered']:,} | "
+            f"{_pct(v['coverage'])} ({_pct(lo)}, {_pct(hi)}) |"
+        )
     lines += [
         "",
         "Reading the table: the Bonferroni test's p-values are not uniform by construction",
@@ -243,10 +318,16 @@ def page(results: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=10_000)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
-    parser.add_argument("--render-only", action="store_true", help="rewrite the page and figure from --out")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the page and figure from --out",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         results = json.loads(args.out.read_text())
