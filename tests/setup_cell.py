@@ -34,7 +34,6 @@ def repository(config: pathlib.Path = ROOT / "_config.yml") -> tuple[str, str]:
 
 def setup_cell_source(config: pathlib.Path = ROOT / "_config.yml") -> str:
     url, branch = repository(config)
-    source = f"{DISTRIBUTION} @ git+{url}@{branch}"
     return f'''# Setup, the same in every chapter: install pglib when it is missing (e.g. on Colab).
 # Set PGLIB_SOURCE to a local checkout to install from there instead.
 import os, subprocess, sys
@@ -42,11 +41,14 @@ import os, subprocess, sys
 try:
     import pglib.exact  # our pglib; an unrelated PyPI package is also called "pglib"
 except ImportError:
-    for name in [m for m in sys.modules if m == "pglib" or m.startswith("pglib.")]:
+    for name in [m for m in sys.modules if m.split(".")[0] == "pglib"]:
         del sys.modules[name]
-    source = os.environ.get("PGLIB_SOURCE", "{source}")
+    repo = "{url}"
+    default = f"{DISTRIBUTION} @ git+{{repo}}@{branch}"
+    source = os.environ.get("PGLIB_SOURCE", default)
     # pip keeps an installed torch: pglib's own requirements are loose ranges.
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run(pip + [source], check=True)
     import importlib
 
     importlib.invalidate_caches()

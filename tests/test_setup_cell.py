@@ -63,20 +63,29 @@ def test_every_code_cell_was_executed(chapter):
     )
 
 
+def _default_source(text: str) -> str:
+    """The requirement the setup cell installs when PGLIB_SOURCE is not set."""
+    repo = re.search(r'^    repo = "([^"]+)"$', text, re.M)
+    default = re.search(r'^    default = f"([^"]+)"$', text, re.M)
+    assert repo and default, "the setup cell no longer spells out its default source"
+    assert re.search(r'os\.environ\.get\("PGLIB_SOURCE", default\)', text), "PGLIB_SOURCE is not read"
+    return default.group(1).replace("{repo}", repo.group(1))
+
+
 def test_setup_cell_never_installs_pypi_pglib():
     """The PyPI name ``pglib`` belongs to an unrelated PostgreSQL package."""
     text = setup_cell.setup_cell_source()
-    installs = re.findall(r"pip\", \"install\", \"--quiet\", (\w+)", text)
-    assert installs == ["source"], installs
-    default = re.search(r'os\.environ\.get\("PGLIB_SOURCE", "([^"]+)"\)', text)
-    assert default, "the setup cell no longer reads PGLIB_SOURCE with a default"
-    assert default.group(1).startswith(f"{setup_cell.DISTRIBUTION} @ git+https://"), default.group(1)
+    installs = re.findall(r"subprocess\.run\((.*)\)", text)
+    assert installs == ["pip + [source], check=True"], installs
+    assert 'pip = [sys.executable, "-m", "pip", "install", "--quiet"]' in text
+    assert _default_source(text).startswith(f"{setup_cell.DISTRIBUTION} @ git+https://")
     # Nothing else may name bare "pglib" as something to install.
     for line in text.splitlines():
         if "install" in line and "pglib" in line and not line.lstrip().startswith("#"):
             pytest.fail(f"setup cell line installs something named pglib: {line!r}")
     # Importability is checked on a module only our package has.
     assert "import pglib.exact" in text
+    assert all(len(line) <= 88 for line in text.splitlines()), "the setup cell is wider than the page"
 
 
 def test_setup_cell_matches_the_distribution_name():
@@ -89,4 +98,4 @@ def test_setup_cell_matches_the_distribution_name():
 def test_setup_cell_url_is_the_repository_in_config():
     url, branch = setup_cell.repository()
     assert url.startswith("https://github.com/"), url
-    assert f"git+{url}@{branch}" in setup_cell.setup_cell_source()
+    assert _default_source(setup_cell.setup_cell_source()).endswith(f"git+{url}@{branch}")
