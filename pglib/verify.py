@@ -84,7 +84,8 @@ class Report:
             :math:`\\nabla J` (``nan`` when :math:`\\nabla J = 0`); ``scale_se``: its standard error.
         unbiased_up_to_scale: the orthogonal part has mean zero (not rejected at ``alpha``)
             and :math:`\\hat c > z_{1-\\alpha}\\,\\mathrm{se}`.
-        orthogonal_p_value: p-value of the orthogonal-part test.
+        orthogonal_p_value: p-value of the orthogonal-part test; ``orthogonal_statistic``: its
+            statistic, rounded (``statistic``: the main test's).
         mean, gradient: the sample mean and :math:`\\nabla J`, ``[S, A]``.
         closest_mistake: ``(name, title, cosine)`` of the mistake in :mod:`pglib.zoo` whose bias
             points most nearly where the measured bias does (``None`` when unbiased).
@@ -108,6 +109,7 @@ class Report:
     state_names: tuple
     closest_mistake: tuple | None = None
     note: str = ""
+    orthogonal_statistic: str = ""
 
     @property
     def bias(self) -> torch.Tensor:
@@ -132,6 +134,8 @@ class Report:
                          f"(|grad J| = {g:.3g}) with probability 0.8.")
             if self.exact_bias is not None:
                 lines.append(f"  Exact bias by enumeration: norm {float(bias.norm()):.3g}.")
+        elif len(self.state_names) == 1:  # a flat parameter vector (pglib.tabular.check_module)
+            lines.append(f"  The mean is off by {float(bias.norm()):.3g} ({which}; |grad J| = {g:.3g}).")
         else:
             row = ", ".join(f"{v:+.3g}" for v in bias[s].tolist())
             lines.append(f"  The mean is off by {float(bias.norm()):.3g} ({which}; |grad J| = {g:.3g}), "
@@ -227,11 +231,11 @@ def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_b
         o_test = stats.unbiasedness_test(ortho, torch.zeros_like(g), alpha=alpha)
         z = float(scipy.stats.norm.isf(alpha))
         up_to_scale = (not o_test.reject) and scale > z * scale_se
-        o_p = o_test.p_value
+        o_p, o_text = o_test.p_value, o_test.statistic_text()
     else:
         detectable = test.detectable_bias(power=POWER)
         scale = scale_se = math.nan
-        up_to_scale, o_p = not test.reject, test.p_value
+        up_to_scale, o_p, o_text = not test.reject, test.p_value, test.statistic_text()
     mean = samples.mean(0)
     closest = None
     if test.reject:
@@ -239,7 +243,7 @@ def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_b
         closest = _closest_mistake(bias, mdp, traj_for_matching, logits, grad, scale, up_to_scale)
     return Report(kind, not test.reject, float(test.p_value), alpha, n, float(detectable), exact_bias,
                   scale, scale_se, bool(up_to_scale), float(o_p), mean, grad, test.statistic_text(),
-                  tuple(mdp.state_names if state_names is None else state_names), closest, note)
+                  tuple(mdp.state_names if state_names is None else state_names), closest, note, o_text)
 
 
 def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, logits, grad, scale: float,

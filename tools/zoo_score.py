@@ -30,16 +30,40 @@ def verdict(m: zoo.Mistake, seed: int) -> dict:
     logits = zoo.problem_logits()
     try:
         if m.estimator is not None:
-            r = verify.check_estimator(m.estimator(mdp), mdp, logits, n=N, seed=seed, alpha=ALPHA)
+            r = verify.check_estimator(
+                m.estimator(mdp), mdp, logits, n=N, seed=seed, alpha=ALPHA
+            )
         else:
-            r = verify.check_loss(m.loss(mdp), mdp, logits, batch_size=BATCH, n_batches=N_BATCHES,
-                                  seed=seed, alpha=ALPHA)
+            r = verify.check_loss(
+                m.loss(mdp),
+                mdp,
+                logits,
+                batch_size=BATCH,
+                n_batches=N_BATCHES,
+                seed=seed,
+                alpha=ALPHA,
+            )
     except ValueError:
-        return dict(refused=True, unbiased=False, up_to_scale=False, correct=m.expect == "refused")
-    ok = {"biased": not r.unbiased, "unbiased": r.unbiased, "up_to_scale": r.unbiased_up_to_scale,
-          "refused": False}[m.expect]
-    return dict(refused=False, unbiased=r.unbiased, up_to_scale=r.unbiased_up_to_scale, correct=ok,
-                p=r.p_value, scale=r.scale)
+        return dict(
+            refused=True,
+            unbiased=False,
+            up_to_scale=False,
+            correct=m.expect == "refused",
+        )
+    ok = {
+        "biased": not r.unbiased,
+        "unbiased": r.unbiased,
+        "up_to_scale": r.unbiased_up_to_scale,
+        "refused": False,
+    }[m.expect]
+    return dict(
+        refused=False,
+        unbiased=r.unbiased,
+        up_to_scale=r.unbiased_up_to_scale,
+        correct=ok,
+        p=r.p_value,
+        scale=r.scale,
+    )
 
 
 def main() -> None:
@@ -52,15 +76,33 @@ def main() -> None:
         runs = [verdict(m, s) for s in range(args.seeds)]
         k = sum(r["correct"] for r in runs)
         lo, hi = scipy.stats.binomtest(k, len(runs)).proportion_ci(0.99, method="exact")
-        rows.append(dict(name=m.name, expect=m.expect, is_bug=m.is_bug, seeds=len(runs), correct=k,
-                         rate=k / len(runs), ci99=[lo, hi],
-                         reported_biased=sum(not r["unbiased"] for r in runs),
-                         reported_up_to_scale=sum(r["up_to_scale"] for r in runs),
-                         refused=sum(r["refused"] for r in runs),
-                         check="check_estimator" if m.estimator is not None else "check_loss",
-                         seconds_per_run=round((time.time() - t0) / len(runs), 2)))
-        print(f"{m.name:30s} {k}/{len(runs)}  {rows[-1]['seconds_per_run']}s/run", flush=True)
-    settings = dict(problem="pglib.zoo.problem()", n=N, batch_size=BATCH, n_batches=N_BATCHES, alpha=ALPHA)
+        rows.append(
+            dict(
+                name=m.name,
+                expect=m.expect,
+                is_bug=m.is_bug,
+                seeds=len(runs),
+                correct=k,
+                rate=k / len(runs),
+                ci99=[lo, hi],
+                reported_biased=sum(not r["unbiased"] for r in runs),
+                reported_up_to_scale=sum(r["up_to_scale"] for r in runs),
+                refused=sum(r["refused"] for r in runs),
+                check="check_estimator" if m.estimator is not None else "check_loss",
+                seconds_per_run=round((time.time() - t0) / len(runs), 2),
+            )
+        )
+        print(
+            f"{m.name:30s} {k}/{len(runs)}  {rows[-1]['seconds_per_run']}s/run",
+            flush=True,
+        )
+    settings = dict(
+        problem="pglib.zoo.problem()",
+        n=N,
+        batch_size=BATCH,
+        n_batches=N_BATCHES,
+        alpha=ALPHA,
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(dict(settings=settings, rows=rows), indent=1) + "\n")
     print(f"wrote {OUT}")
