@@ -58,28 +58,25 @@ def _exact_cov(prob, values, mean):
 
 # chapter 1: the categorical estimate scaled by 1 + 4%
 
-def _die(scale):
+def _faces():
+    """Chapter 1's die: face probabilities, the estimate on each face, the gradient."""
     theta = torch.tensor([0.5, -0.3, 0.2, -1.0], dtype=torch.float64)
     f = torch.tensor([1.0, 3.0, -2.0, 0.5], dtype=torch.float64)
     p = torch.softmax(theta, -1)
     per_face = f[:, None] * scorefn.categorical_score(theta, torch.arange(4))
-    grad = p @ per_face
+    return p, per_face, p @ per_face
+
+
+def _die(scale):
+    p, per_face, grad = _faces()
     wrong = (1 + scale) * per_face
     return p, wrong, grad, _exact_cov(p, wrong, (1 + scale) * grad), scale * grad
-
-
-
-
 
 
 # chapter 1: the 1/N law with the exponent off by 0.03
 
 def _rate_law(error):
-    theta = torch.tensor([0.5, -0.3, 0.2, -1.0], dtype=torch.float64)
-    f = torch.tensor([1.0, 3.0, -2.0, 0.5], dtype=torch.float64)
-    p = torch.softmax(theta, -1)
-    per_face = f[:, None] * scorefn.categorical_score(theta, torch.arange(4))
-    grad = p @ per_face
+    p, per_face, grad = _faces()
     cov = _exact_cov(p, per_face, grad)
     t, s2 = cov.trace().item(), (cov @ cov).trace().item()
     fourth = (p @ ((per_face - grad) ** 2).sum(-1) ** 2).item()
@@ -98,10 +95,6 @@ def _rate_law(error):
     return draw, wrong_law, torch.diag(var), torch.full((len(sizes),), t) - wrong_law
 
 
-
-
-
-
 # chapter 2: states from the occupancy of a discount of 0.87 instead of 0.9
 
 def _wrong_discount():
@@ -116,10 +109,6 @@ def _wrong_discount():
     mean = torch.einsum("k,kxy->xy", prob, values)
     grad = exact.gradient(m, logits)
     return prob, values, grad, _exact_cov(prob, values, mean), mean - grad
-
-
-
-
 
 
 # chapter 3: the score at stale logits theta - 0.0125 grad J
