@@ -64,6 +64,11 @@ PRINT_CSS = """
   /* Figures and equations are not split across pages. */
   img, figure, .math, mjx-container[display="true"] { break-inside: avoid; }
   h1, h2, h3, h4 { break-after: avoid; }
+  /* Long tables (notation, claims, API) break between rows, not before the table. */
+  table { break-inside: auto !important; }
+  tr { break-inside: avoid; }
+  /* Claim ids and other code in table cells wrap, leaving room for the other columns. */
+  td code, td code span.pre { white-space: normal !important; overflow-wrap: anywhere; }
   /* Buttons that only do something on the web. */
   .headerlink, .copybtn, .toggle-button, button.toggle-button, .header-article,
   .prev-next-area, .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary,
