@@ -21,7 +21,9 @@ NBVAL := -p tests.nbval_semicolon --nbval --nbval-current-env --nbval-sanitize-w
 # pages, so it would not repeat their warnings and -W would pass a broken book.
 JB_BUILD := $(JB) build . -W --keep-going --all
 # The whole book as one PDF: the single-page HTML build printed by Chromium (tools/pdf.py).
-PDF_BUILD := $(JB) build . -W --keep-going --all --builder singlehtml && CHROMIUM=$(CHROMIUM) $(PY) tools/pdf.py
+SINGLEHTML := $(JB) build . -W --keep-going --builder singlehtml
+PDF_PRINT = CHROMIUM=$(CHROMIUM) $(PY) tools/pdf.py
+PDF_BUILD = $(SINGLEHTML) --all && $(PDF_PRINT)
 CHROMIUM ?= /usr/bin/chromium
 export PYTHONHASHSEED := 0
 # Do not export MPLBACKEND=Agg: kernels inherit it and then draw no inline figures,
@@ -91,9 +93,10 @@ browser-deps:
 	  fi; }
 
 # The built pages in Chromium and the Colab path run side by side (one file per worker).
+# The PDF's single page reuses the sources the strict build has just read (and warned about).
 test-html: $(STAMP) browser-deps
 	$(JB_BUILD)
-	$(PDF_BUILD)
+	$(SINGLEHTML) && $(PDF_PRINT)
 	CHROMIUM=$(CHROMIUM) $(PYTEST) $(XDIST) -m "browser or colab or gpu" tests
 
 test: test-unit test-html
