@@ -63,8 +63,11 @@ def one(workers: int, chapters: str, seeds: int) -> dict:
         )
     inside = sum(r["seconds"] for r in runs)
     execute = [r["execute_seconds"] for r in runs]
+    # Per task outside the notebook's cells: reading and parameterizing it (papermill),
+    # starting the kernel until it answers, stopping it.
     kernel = [
-        r["kernel_start_seconds"] + (r["kernel_stop_seconds"] or 0.0) for r in runs
+        r["prepare_seconds"] + r["kernel_start_seconds"] + r["kernel_stop_seconds"]
+        for r in runs
     ]
     wall = meta["wall_seconds"]
     # Time not spent inside any task, per task (with one worker: tasks in sequence).

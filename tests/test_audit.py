@@ -311,9 +311,9 @@ def test_report_renders_anchors_histograms_and_failures(tmp_path):
     text = audit_report.render(out, tmp_path / "book" / "figures", page)
     assert '<span id="audit-claim-t-x"></span>' in text
     assert "| 1 / 4 |" in text and "FAIL [t.x] x" in text
-    assert "![Histogram of 4 p-values of the unbiased checks" in text
-    assert "](figures/audit_pvalues_unbiased.png)" in text
+    assert "![Histogram of 4 p-values of the no-bias tests in 20 bins" in text
+    assert "](figures/audit_pvalues_no_bias_tests.png)" in text
     assert (
-        tmp_path / "book" / "figures" / "audit_pvalues_unbiased.png"
+        tmp_path / "book" / "figures" / "audit_pvalues_no_bias_tests.png"
     ).stat().st_size > 1000
     assert "**Book-wide**: on 1 of 4 seeds" in text

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import hashlib
 import json
 import os
 import pathlib
@@ -167,11 +168,7 @@ def run_chapter(
     attempt/final.
     """
     import nbclient
-    from nbclient.exceptions import (
-        CellExecutionError,
-        CellTimeoutError,
-        DeadKernelError,
-    )
+    from nbclient.exceptions import CellExecutionError
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
@@ -179,6 +176,7 @@ def run_chapter(
     path = pathlib.Path(root or os.getcwd()) / notebook
     nb = load_notebook_node(str(path))  # papermill's reader: tags, metadata it needs
     nb = parameterize_notebook(nb, {"SEED": int(seed)}, report_mode=False)
+    prepared = time.perf_counter()
     result = dict(
         chapter=path.stem,
         seed=int(seed),
@@ -190,7 +188,10 @@ def run_chapter(
         pid=os.getpid(),
     )
     timing = dict(
-        kernel_start_seconds=None, execute_seconds=None, kernel_stop_seconds=None
+        prepare_seconds=prepared - start,
+        kernel_start_seconds=None,
+        execute_seconds=None,
+        kernel_stop_seconds=None,
     )
     with tempfile.TemporaryDirectory(prefix="pglib-audit-") as tmp:
         log = pathlib.Path(tmp) / "claims.jsonl"
@@ -206,20 +207,22 @@ def run_chapter(
             kernel_name="python3",
             record_timing=False,
             resources={"metadata": {"path": str(path.parent)}},
+            # Every claim record is on disk when its check returns: stop the kernel at
+            # once instead of waiting seconds for its graceful exit.
+            shutdown_kernel="immediate",
         )
-        t_exec = None
+        t_stop = None
         try:
             with client.setup_kernel(env=env):
                 client.wait_for_reply(client.kc.kernel_info())
                 t_exec = time.perf_counter()
-                timing["kernel_start_seconds"] = t_exec - start
+                timing["kernel_start_seconds"] = t_exec - prepared
                 try:
                     for index, cell in enumerate(nb.cells):
                         client.execute_cell(cell, index)
                 finally:
                     timing["execute_seconds"] = time.perf_counter() - t_exec
                     t_stop = time.perf_counter()
-            timing["kernel_stop_seconds"] = time.perf_counter() - t_stop
         except CellExecutionError as exc:
             if exc.ename == "ClaimFailed":
                 line = str(exc.evalue).strip()
@@ -231,12 +234,10 @@ def run_chapter(
                 )
             else:
                 result.update(status="fault", error=f"{exc.ename}: {exc.evalue}"[:4000])
-        except (
-            CellTimeoutError,
-            DeadKernelError,
-            Exception,
-        ) as exc:  # noqa: BLE001 - a fault
+        except Exception as exc:  # a fault: a cell timed out, the kernel died, ...
             result.update(status="fault", error=f"{type(exc).__name__}: {exc}"[:4000])
+        if t_stop is not None:  # the kernel was stopped when setup_kernel exited
+            timing["kernel_stop_seconds"] = time.perf_counter() - t_stop
         claims = _records(log)
     seen = {r.get("id") for r in claims}
     result.update(
@@ -272,13 +273,32 @@ def _append(path: pathlib.Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
+def notebook_hash(nb: dict) -> str:
+    """A digest of the notebook's code cells: a result line of another version of the
+    chapter's code does not count as done (prose and outputs may change)."""
+    code = "\0".join(nbread.source(cell) for _, cell in nbread.code_cells(nb))
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def pglib_hash() -> str:
+    """A digest of pglib's source, recorded beside each result (not a resume key)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "pglib").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def progress(
-    out: pathlib.Path,
+    out: pathlib.Path, hashes: dict[str, str] | None = None
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], int]]:
-    """(pairs with a final line, attempts so far of the unfinished pairs)."""
+    """(pairs with a final line, attempts so far of the unfinished pairs); with
+    ``hashes`` (chapter -> notebook_hash) only lines of those notebook versions count.
+    """
     done, attempts = set(), {}
     for r in read_results(out):
         key = (r["chapter"], r["seed"])
+        if hashes is not None and r.get("notebook_hash") != hashes.get(r["chapter"]):
+            continue
         if r.get("final"):
             done.add(key)
         else:
@@ -324,6 +344,7 @@ def _fault(notebook: pathlib.Path, seed: int, exc: BaseException) -> dict:
         claims=[],
         not_run=committed_claims(_read(notebook)),
         seconds=None,
+        prepare_seconds=None,
         kernel_start_seconds=None,
         execute_seconds=None,
         kernel_stop_seconds=None,
@@ -346,7 +367,9 @@ def audit(
 
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    done, attempts = progress(out)
+    hashes = {nb.stem: notebook_hash(_read(nb)) for nb in notebooks}
+    done, attempts = progress(out, hashes)
+    code = pglib_hash()
     todo = [(nb, s) for s in seeds for nb in notebooks if (nb.stem, s) not in done]
     summary = dict(
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -360,6 +383,7 @@ def audit(
         host=socket.gethostname(),
         address=address,
         git=_git_commit(),
+        pglib_hash=code,
         skipped=len(notebooks) * len(seeds) - len(todo),
         tasks_run=0,
         interrupted=False,
@@ -433,6 +457,7 @@ def audit(
             ) as exc:  # the worker died, or Ray failed the task
                 record = _fault(nb, seed, exc)
             retry = record["status"] == "fault" and attempt <= retries
+            record.update(notebook_hash=hashes[nb.stem], pglib_hash=code)
             record.update(
                 attempt=attempt,
                 final=not retry,

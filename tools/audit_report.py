@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import html
 import pathlib
+import re
 import sys
 import textwrap
 
@@ -94,11 +95,16 @@ def final_runs(lines: list[dict]) -> dict[tuple[str, int], dict]:
     return {(r["chapter"], r["seed"]): r for r in lines if r.get("final")}
 
 
+#: What the page calls the checks of each kind that has a p-value.
+FAMILIES = {"unbiased": "no-bias tests", "biased": "negative controls"}
+
+
 def _family(record: dict) -> str | None:
     if record.get("p_value") is None:
         return None
+    kind = FAMILIES.get(record.get("kind"), str(record.get("kind")))
     method = record.get("method")
-    return f"{record.get('kind')} ({method})" if method else str(record.get("kind"))
+    return f"{kind} ({method})" if method else kind
 
 
 def claim_stats(runs: dict[tuple[str, int], dict]) -> dict[str, ClaimStats]:
@@ -190,15 +196,32 @@ def _chapter_titles() -> dict[str, str]:
     return titles
 
 
-def histograms(
-    claims: dict[str, ClaimStats], figures: pathlib.Path
-) -> list[tuple[str, str, int, float]]:
-    """One PNG per test family: (family, file name, number of p-values, KS p-value
-    against the uniform distribution)."""
+def _draw(family: str, ps, path: pathlib.Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    ax.hist(ps, bins=20, range=(0, 1), color="#4c72b0", edgecolor="white")
+    if not family.startswith(FAMILIES["biased"]):
+        flat = len(ps) / 20
+        ax.axhline(flat, color="black", lw=1, ls="--", label="uniform (calibrated)")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("p-value")
+    ax.set_ylabel("checks")
+    ax.set_title(f"{family}: {len(ps)} p-values")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def histograms(
+    claims: dict[str, ClaimStats], figures: pathlib.Path, draw: bool = True
+) -> list[tuple[str, str, int, float]]:
+    """One PNG per test family (drawn into ``figures`` when ``draw``): a list of
+    (family, file name, number of p-values, KS p-value against the uniform)."""
     import numpy as np
     import scipy.stats
 
@@ -207,29 +230,13 @@ def histograms(
         if c.family and c.p_values:
             families.setdefault(c.family, []).extend(c.p_values)
     made = []
-    figures.mkdir(parents=True, exist_ok=True)
     for family, ps in sorted(families.items()):
-        name = (
-            "audit_pvalues_"
-            + "".join(ch if ch.isalnum() else "_" for ch in family).strip("_")
-            + ".png"
-        )
+        name = "audit_pvalues_" + re.sub(r"[^a-z0-9]+", "_", family.lower()).strip("_")
         ps = np.clip(np.asarray(ps, dtype=float), 0.0, 1.0)
-        fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
-        ax.hist(ps, bins=20, range=(0, 1), color="#4c72b0", edgecolor="white")
-        ax.axhline(
-            len(ps) / 20, color="black", lw=1, ls="--", label="uniform (calibrated)"
-        )
-        ax.set_xlabel("p-value")
-        ax.set_ylabel("checks")
-        ax.set_title(f"{family}: {len(ps)} p-values")
-        ax.legend(loc="upper right", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(figures / name, metadata={"Software": None})
-        plt.close(fig)
-        made.append(
-            (family, name, len(ps), float(scipy.stats.kstest(ps, "uniform").pvalue))
-        )
+        if draw:
+            _draw(family, ps, pathlib.Path(figures) / f"{name}.png")
+        ks = float(scipy.stats.kstest(ps, "uniform").pvalue)
+        made.append((family, f"{name}.png", len(ps), ks))
     return made
 
 
@@ -263,8 +270,22 @@ def _link(cid: str) -> str:
     return f'<a href="#audit-{anchor(cid)}">{_code_id(cid)}</a>'
 
 
+def _stale(runs) -> int:
+    """Runs of a version of the chapter's code other than the current one."""
+    current = {
+        p.stem: audit.notebook_hash(audit._read(p)) for p in audit.chapter_paths()
+    }
+    return sum(
+        1
+        for (chapter, _), r in runs.items()
+        if r.get("notebook_hash") and r["notebook_hash"] != current.get(chapter)
+    )
+
+
 def _summary(runs, lines, shares, book, meta) -> list[str]:
     seeds = sorted({s for _, s in runs})
+    counts = sorted(sum(1 for c, _ in runs if c == chapter) for chapter in shares)
+    per = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]} to {counts[-1]}"
     wall = sum(m.get("wall_seconds", 0) for m in meta)
     workers = "/".join(
         str(w) for w in sorted({m.get("workers") for m in meta} - {None})
@@ -274,13 +295,21 @@ def _summary(runs, lines, shares, book, meta) -> list[str]:
     commit = (meta[-1].get("git") or "?")[:10] if meta else "?"
     conf = f"{CONFIDENCE * 100:g}%"
     md = _para(
-        f"**{len(runs)} chapter runs**: {len(shares)} chapters x {len(seeds)} seeds "
-        f"({seeds[0]}–{seeds[-1]}), {len(lines)} attempts in all, run as Ray tasks on "
+        f"**{len(runs)} chapter runs**: {len(shares)} chapters at {per} seed(s) each "
+        f"(seeds {seeds[0]}–{seeds[-1]}), {len(lines)} attempts in all, as Ray tasks "
+        "on "
         f"{workers or '?'} workers (machine of {cpus or '?'} CPUs) in {wall / 60:.0f} "
         f"minutes of wall time; last run finished {last}, at commit `{commit}`. "
         "Generated by `tools/audit_report.py` from `benchmarks/results/audit/` (`make "
         f"audit`); intervals are {conf} Clopper-Pearson."
     )
+    stale = _stale(runs)
+    if stale:
+        md += _para(
+            f"{stale} of these runs executed an earlier version of their chapter's "
+            "code "
+            "(`make audit` reruns them)."
+        )
     md += _para(
         f"**Book-wide**: on {book.k} of {book.n} seeds at least one chapter failed a "
         f"check: {_pct(book.k / book.n if book.n else None)}, {conf} interval "
@@ -334,12 +363,13 @@ def _claim_rows(claims, shares) -> list[str]:
     return md + [""]
 
 
-def _histogram_section(claims, figures, rel) -> list[str]:
+def _histogram_section(claims, figures, rel, draw) -> list[str]:
     md = ["## p-values by test family", ""] + _para(PVALUE_NOTE)
-    for family, name, n, ks in histograms(claims, figures):
-        alt = (
-            f"Histogram of {n} p-values of the {family} checks in 20 bins from 0 to 1, "
-            "beside the flat line that a calibrated test follows"
+    for family, name, n, ks in histograms(claims, figures, draw):
+        alt = f"Histogram of {n} p-values of the {family} in 20 bins from 0 to 1, " + (
+            "where a control with power piles up in the first bin"
+            if family.startswith(FAMILIES["biased"])
+            else "beside the flat line that a calibrated test follows"
         )
         md += [f"![{alt}]({rel}/{name})", ""]
         md += _para(
@@ -383,9 +413,13 @@ def _failure_section(runs, lines, titles) -> list[str]:
 
 
 def render(
-    out: pathlib.Path, figures: pathlib.Path = FIGURES, page: pathlib.Path = PAGE
+    out: pathlib.Path,
+    figures: pathlib.Path = FIGURES,
+    page: pathlib.Path = PAGE,
+    draw: bool = True,
 ) -> str:
-    """The appendix page (markdown) for the audit in ``out``; writes its figures."""
+    """The appendix page (markdown) for the audit in ``out``; draws its figures into
+    ``figures`` unless ``draw`` is false."""
     lines = audit.read_results(out)
     runs = final_runs(lines)
     if not runs:
@@ -410,7 +444,7 @@ def render(
         md += _para("No claim failed significantly more often than it states.")
     md += _chapter_rows(runs, shares, titles)
     md += _claim_rows(claims, shares)
-    md += _histogram_section(claims, figures, _relative(figures, page))
+    md += _histogram_section(claims, figures, _relative(figures, page), draw)
     md += _failure_section(runs, lines, titles)
     return "\n".join(md).rstrip() + "\n"
 
