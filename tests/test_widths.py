@@ -10,6 +10,9 @@ notebook in ``book/``, this checks every line of
   lines of error tracebacks (ANSI colour codes removed, tabs expanded).
 
 Images, HTML and other rich outputs are laid out by the browser and do not count.
+A browser test (run by ``make test`` after the build) checks the other half in the
+built page: at window widths from 1024 to 1920 pixels, 88 characters of code fit a
+code cell.
 """
 
 from __future__ import annotations
@@ -83,3 +86,56 @@ def test_the_check_sees_every_kind_of_line():
         "cell 1 source line 2", "cell 1 output 0 line 2", "cell 1 output 1 line 1",
         "cell 1 output 2 line 2", "cell 2 source line 1"], found
     assert too_wide({"cells": [{"cell_type": "code", "source": "x" * MAX_WIDTH, "outputs": []}]}) == []
+
+
+FIT_JS = """() => {
+  const pre = [...document.querySelectorAll('div.cell_input pre')].find((e) => e.offsetWidth > 0);
+  const style = getComputedStyle(pre);
+  const probe = document.createElement('span');
+  probe.textContent = 'x'.repeat(%d);
+  Object.assign(probe.style, {font: style.font, whiteSpace: 'pre', position: 'absolute'});
+  document.body.appendChild(probe);
+  const needed = probe.getBoundingClientRect().width;
+  probe.remove();
+  const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return {needed, room, font: style.fontSize};
+}""" % MAX_WIDTH
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1024, 1280, 1440, 1920])
+def test_88_characters_fit_a_code_cell_in_chromium(width):
+    """In the built page, at common window widths, 88 characters of code need no scrolling."""
+    import functools
+    import http.server
+    import os
+    import tempfile
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    html = BOOK.parent / "_build" / "html"
+    page_path = html / "book" / f"{sorted(BOOK.glob('[0-9][0-9]_*.ipynb'))[0].stem}.html"
+    if not page_path.exists():
+        pytest.fail(f"{page_path} is missing: run `make book` first (`make test` builds it)")
+    quiet = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(quiet, directory=str(html)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            context = pw.chromium.launch_persistent_context(
+                profile, executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                viewport={"width": width, "height": 900})
+            context.route("**/*", lambda route: route.continue_()
+                          if "127.0.0.1" in route.request.url else route.abort())
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/book/{page_path.name}", wait_until="load")
+            fit = page.evaluate(FIT_JS)
+            context.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert fit["needed"] <= fit["room"], (
+        f"at a {width}px window, {MAX_WIDTH} characters of code need {fit['needed']:.0f}px at "
+        f"{fit['font']} but a code cell has {fit['room']:.0f}px (book/_static/widths.css)")
