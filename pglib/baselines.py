@@ -188,7 +188,7 @@ def _check_batch(states, targets, mask, n_states: int | None = None):
     targets = validate.floats(targets, "targets")
     validate.same_shape("states", states, targets=targets)
     mask = torch.ones(states.shape, dtype=torch.bool) if mask is None else \
-        validate.mask(mask, "mask", shape=tuple(states.shape))
+        validate.mask(mask, "mask", shape=tuple(states.shape), dims="of states")
     return states, targets, mask
 
 
@@ -252,7 +252,7 @@ def values_at(values, states, mask=None) -> torch.Tensor:
     states = validate.integers(states, "states", ndim=2, dims="[N, T]", high=V.shape[-1],
                                why=f"to index values of shape {tuple(V.shape)}")
     mask = torch.ones(states.shape, dtype=torch.bool) if mask is None else \
-        validate.mask(mask, "mask", shape=tuple(states.shape))
+        validate.mask(mask, "mask", shape=tuple(states.shape), dims="of states")
     T = states.shape[1]
     if V.ndim == 1:
         out = V[states]
@@ -268,7 +268,7 @@ def values_at(values, states, mask=None) -> torch.Tensor:
 def _check_standardize(advantages, mask, per_episode, eps) -> tuple[torch.Tensor, torch.Tensor, float]:
     A = validate.floats(advantages, "advantages", ndim=2, dims="[N, T]")
     mask = torch.ones(A.shape, dtype=torch.bool) if mask is None else \
-        validate.mask(mask, "mask", shape=tuple(A.shape))
+        validate.mask(mask, "mask", shape=tuple(A.shape), dims="of advantages")
     if not bool(mask.any(-1).all() if validate.flag(per_episode, "per_episode") else mask.any()):
         raise ValueError("mask leaves an episode (or the batch) with no real step to standardize over")
     return A, mask, validate.real(eps, "eps", low=0.0)

@@ -74,10 +74,10 @@ def _tensor(x, name: str) -> torch.Tensor:
     return validate.floats(x, name, allow_nonfinite=True)
 
 
-def _mask(mask, shape: tuple, name: str = "mask") -> torch.Tensor:
+def _mask(mask, shape: tuple, name: str = "mask", of: str | None = None) -> torch.Tensor:
     if mask is None:
         return torch.ones(shape, dtype=torch.bool)
-    return validate.mask(mask, name, shape=tuple(shape), nonempty=True)
+    return validate.mask(mask, name, shape=tuple(shape), dims=None if of is None else f"of {of}", nonempty=True)
 
 
 def _same_shape(ref_name: str, ref: torch.Tensor, **others: torch.Tensor) -> None:
@@ -93,7 +93,7 @@ def _steps(x, name: str, mask, need_2d: bool = False) -> tuple[torch.Tensor, tor
     if need_2d and t.ndim != 2:
         raise ValueError(f"{name} must have shape [N, T] (one row per episode); got {tuple(t.shape)}")
     _finite(t, name)
-    return t, _mask(mask, tuple(t.shape))
+    return t, _mask(mask, tuple(t.shape), of=name)
 
 
 def _small(x: float) -> str:
@@ -124,7 +124,7 @@ def check_on_policy(logp_stored, logp_current, mask=None, atol: float = 1e-6, de
         OK [on_policy] max |stored − current| log-probability = 0 ≤ atol=1e-06 over 2 steps
     """
     old, m = _steps(logp_stored, "logp_stored", mask)
-    new, _ = _steps(logp_current, "logp_current", mask)
+    new = _steps(logp_current, "logp_current", None)[0]
     _same_shape("logp_stored", old, logp_current=new)
     atol = _tol(atol, "atol")
     if not validate.flag(density, "density"):

@@ -329,5 +329,6 @@ def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -
     from pglib import exact, offpolicy
 
     exact._need_finite(mdp, "expected_step_importance")
-    mdp.check_logits(target_logits)
+    validate.mdp_logits(mdp, target_logits, "target_logits")
+    validate.mdp_logits(mdp, behaviour_logits, "behaviour_logits")
     return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

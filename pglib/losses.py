@@ -62,21 +62,20 @@ def _as_tensor(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
     return x
 
 
-def _check_steps(mask, reduction: str | None, density: bool = False, **tensors) -> tuple:
+def _check_steps(mask, reduction: str, density: bool = False, **tensors) -> tuple:
     """The door of every loss: per-step inputs ``[..., T]`` of one shape (the first names it), a bool
     ``mask`` of that shape (or None), a known ``reduction``; finite values and log-probabilities <= 0
     at the real steps (padding at masked steps may hold anything but NaN); ``density=True``: ``logp``
     holds log-densities of continuous actions, which may be positive."""
     density = validate.flag(density, "density")
-    if reduction is not None:
-        validate.one_of(reduction, "reduction", _REDUCTIONS)
+    validate.one_of(reduction, "reduction", _REDUCTIONS)
     names = list(tensors)
     out, like = {}, None
     for name in names:
         out[name] = _as_tensor(tensors[name], name, like)
         like = out[names[0]]
     validate.same_shape(names[0], like, **{n: out[n] for n in names[1:]})
-    m = None if mask is None else validate.mask(mask, "mask", shape=tuple(like.shape))
+    m = None if mask is None else validate.mask(mask, "mask", shape=tuple(like.shape), dims=f"of {names[0]}")
     for name, x in out.items():
         real = x.detach() if m is None else x.detach()[m]
         if not bool(torch.isfinite(real).all()):
@@ -128,7 +127,7 @@ def importance_ratio(logp_new, logp_old) -> torch.Tensor:
 
 def _log_ratio(logp_new, logp_old) -> torch.Tensor:
     r"""Checked :math:`\log\rho_t` = ``logp_new - logp_old.detach()``, ``[..., T]``."""
-    logp_new, logp_old, _ = _check_steps(None, None, logp_new=logp_new, logp_old=logp_old)
+    logp_new, logp_old, _ = _check_steps(None, "none", logp_new=logp_new, logp_old=logp_old)
     return logp_new - logp_old.detach()
 
 
@@ -198,7 +197,7 @@ def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
         tensor([ True, False, False,  True])
     """
     eps = _check_eps(eps)
-    ratio, adv, _ = _check_steps(None, None, ratio=ratio, advantages=advantages)
+    ratio, adv, _ = _check_steps(None, "none", ratio=ratio, advantages=advantages)
     ratio, adv = ratio.detach(), adv.detach()
     if (ratio < 0).any():
         raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); the smallest is {ratio.min().item():.4g}")
@@ -214,7 +213,7 @@ def categorical_kl(logits_p, logits_q) -> torch.Tensor:
         >>> categorical_kl(torch.log(torch.tensor([0.5, 0.5])), torch.log(torch.tensor([0.9, 0.1])))
         tensor(0.5108)    # = 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1)
     """
-    lp, lq, _ = _check_steps(None, None, logits_p=logits_p, logits_q=logits_q)
+    lp, lq, _ = _check_steps(None, "none", logits_p=logits_p, logits_q=logits_q)
     return _categorical_kl(lp, lq)
 
 

@@ -38,9 +38,10 @@ _f64 = torch.float64
 _WEIGHTINGS = ("return", "reward_to_go", "next_reward_to_go")
 
 
-def _square(name: str, x: torch.Tensor, size: int) -> None:
+def _square(name: str, x: torch.Tensor, size: int, B: torch.Tensor) -> None:
     if tuple(x.shape) != (size, size):
-        raise ValueError(f"{name} must have shape [{size}, {size}], got {tuple(x.shape)}")
+        raise ValueError(f"{name} must have shape [{size}, {size}] (to match B of shape [n, m] = "
+                         f"{list(B.shape)}), got {tuple(x.shape)}")
 
 
 def _covariance(name: str, x: torch.Tensor, zero_ok: bool) -> None:
@@ -69,18 +70,20 @@ class LQR:
     def __post_init__(self):
         for name in ("A", "B", "Q", "R", "initial_cov", "noise_cov"):
             value = getattr(self, name)
+            if value is None and name != "noise_cov":
+                raise validate.ArgumentTypeError(f"{name} must be a matrix (a 2-D tensor); got None")
             if value is not None:  # copies: the caller's tensors cannot change this problem later
                 setattr(self, name, validate.floats(value, name, ndim=2, copy=True))
         if self.B.shape[0] < 1 or self.B.shape[1] < 1:
             raise ValueError(f"B must have shape [n, m] with n, m >= 1, got {tuple(self.B.shape)}")
         n, m = self.B.shape
-        _square("A", self.A, n)
-        _square("Q", self.Q, n)
-        _square("R", self.R, m)
-        _square("initial_cov", self.initial_cov, n)
+        _square("A", self.A, n, self.B)
+        _square("Q", self.Q, n, self.B)
+        _square("R", self.R, m, self.B)
+        _square("initial_cov", self.initial_cov, n, self.B)
         if self.noise_cov is None:
             self.noise_cov = torch.zeros(n, n, dtype=_f64)
-        _square("noise_cov", self.noise_cov, n)
+        _square("noise_cov", self.noise_cov, n, self.B)
         _covariance("initial_cov", self.initial_cov, zero_ok=False)
         _covariance("noise_cov", self.noise_cov, zero_ok=True)
         self.horizon = validate.steps(self.horizon, "horizon")

@@ -101,7 +101,7 @@ class TabularMDP:
             if names is None:
                 continue
             if isinstance(names, str) or not all(isinstance(x, str) for x in names):
-                raise TypeError(f"{label} must be a sequence of {n} strings; got {validate.describe(names)}")
+                raise validate.ArgumentTypeError(f"{label} must be a sequence of {n} strings; got {validate.describe(names)}")
             if len(names) != n:
                 raise ValueError(f"{label} must have {n} entries, got {len(names)}")
         self.transitions, self.rewards, self.initial, self.terminal = P, R, mu0, term

@@ -196,6 +196,7 @@ def surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, eps: float | N
     for the clipped form, each step where :func:`pglib.losses.clip_mask` holds contributes zero;
     ``beta`` adds the expected gradient of ``-beta * kl_penalty`` (either estimator).
     """
+    _horizon(mdp, "surrogate_gradient", (behaviour_logits, "behaviour_logits"))
     theta = mdp.check_logits(logits).detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(surrogate_objective(mdp, theta, behaviour_logits, eps, beta), theta)
     return grad

@@ -7,6 +7,7 @@ curves of several seeds are averaged, with a two-sided 95% Student-t band for th
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -46,8 +47,8 @@ def mean_and_band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndar
         raise ValueError("curves must hold finite numbers or NaN (no data yet); got an infinity")
     confidence = validate.real(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True)
     n = np.sum(~np.isnan(curves), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(curves, axis=0)
         sem = np.nanstd(curves, axis=0, ddof=1) / np.sqrt(n)
     half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * np.where(n > 1, sem, np.nan)

@@ -54,7 +54,7 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
     gamma = validate.gamma(gamma)
     horizon = validate.steps(horizon, "horizon", minimum=0)
     if like is not None and not isinstance(like, (np.ndarray, torch.Tensor)):
-        raise TypeError(f"like must be None, a numpy array or a torch tensor; got {type(like).__name__}")
+        raise validate.ArgumentTypeError(f"like must be None, a numpy array or a torch tensor; got {type(like).__name__}")
     w = np.array([gamma**t for t in range(horizon)], dtype=np.float64)
     if isinstance(like, torch.Tensor):
         return torch.as_tensor(w, dtype=like.dtype if like.is_floating_point() else torch.float64, device=like.device)
@@ -68,7 +68,7 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
 
 def _as_float_flags(flags, like: Array, name: str) -> Array:
     """Boolean flags ``[..., T]`` as 0./1. in the float type (and library) of ``like``."""
-    f = validate.mask(flags, name, shape=tuple(like.shape))
+    f = validate.mask(flags, name, shape=tuple(like.shape), dims="of rewards")
     if isinstance(like, torch.Tensor):
         return f.to(device=like.device, dtype=like.dtype)
     return f.numpy().astype(like.dtype)

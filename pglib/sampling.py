@@ -129,7 +129,7 @@ class Trajectories:
     def __getitem__(self, index) -> "Trajectories":
         """A sub-batch, e.g. ``traj[:100]`` (indexes the trajectory axis)."""
         if isinstance(index, (bool, np.bool_)) or isinstance(index, (str, float)):
-            raise TypeError(f"index must be an integer, a slice or an index tensor; got {validate.describe(index)}")
+            raise validate.ArgumentTypeError(f"index must be an integer, a slice or an index tensor; got {validate.describe(index)}")
         if isinstance(index, (int, np.integer)):
             i = int(index)
             if not -self.n <= i < self.n:

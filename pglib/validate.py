@@ -120,6 +120,8 @@ def _check_shape(t: torch.Tensor, name: str, ndim, min_ndim, shape, dims: str | 
                          f"got shape {tuple(t.shape)}")
     if shape is not None:
         if len(shape) != t.ndim or any(s is not None and s != d for s, d in zip(shape, t.shape)):
+            if dims and dims.startswith("of "):  # the shape of another argument
+                raise ValueError(f"{name} must have the shape {dims}, {_shape_text(shape)}; got {tuple(t.shape)}")
             want = f"{dims} = {_shape_text(shape)}" if dims else _shape_text(shape)
             raise ValueError(f"{name} must have shape {want}; got {tuple(t.shape)}")
 
@@ -149,7 +151,7 @@ def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | 
     ``dtype=None`` keeps the float type of a floating tensor (integers become float64). Integer
     input is converted explicitly (``integers=False`` refuses it); bools, complex numbers, strings
     and objects are refused. ``shape`` may hold ``None`` for a free axis; ``dims`` names the axes
-    in messages (``"[N, T]"``). Gradients are kept
+    in messages (``"[N, T]"``, or ``"of rewards"`` for the shape of another argument). Gradients are kept
     (the result is ``x.to(dtype)``), unless ``copy=True`` (a detached copy).
     """
     t = _as_tensor(x, name, "a real-valued array or tensor")
