@@ -189,9 +189,9 @@ def expected_direction(mdp: TabularMDP, logits, discount_score: bool = True) -> 
               = \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
 
     with :math:`w_t = \gamma^t` (``discount_score=True``: equals :func:`gradient`) or
-    :math:`w_t = 1` (``False``: the direction most implementations follow, which for
-    gamma < 1 is in general not the gradient of any objective: not for every MDP, Nota &
-    Thomas 2020 give one where it is not; Thomas 2014).
+    :math:`w_t = 1` (``False``: the direction most implementations follow; for gamma < 1
+    it is in general not the gradient of any objective, as Nota & Thomas 2020 show with an
+    MDP where it is not; Thomas 2014).
     """
     T = _need_finite(mdp, "expected_direction")
     discount_score = validate.flag(discount_score, "discount_score")
