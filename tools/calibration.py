@@ -229,25 +229,53 @@ def figure(results: dict, path: pathlib.Path = FIGURE) -> None:
         counts = np.array(v["histogram"])
         expected = v["reps"] / BINS
         top = 2.2 * expected
-        ax.bar(edges[:-1], np.minimum(counts, top), width=1 / BINS, align="edge", color="C0", alpha=0.7,
-               edgecolor="white", label="p-values per bin")
+        ax.bar(
+            edges[:-1],
+            np.minimum(counts, top),
+            width=1 / BINS,
+            align="edge",
+            color="C0",
+            alpha=0.7,
+            edgecolor="white",
+            label="p-values per bin",
+        )
         for k in np.flatnonzero(counts > top):  # Bonferroni's cap piles p-values at 1
-            ax.text(edges[k] + 0.5 / BINS, 0.97 * top, f"{counts[k]:,} at p=1 ", ha="right",
-                    va="top", fontsize=6.5)
+            ax.text(
+                edges[k] + 0.5 / BINS,
+                0.97 * top,
+                f"{counts[k]:,} at p=1 ",
+                ha="right",
+                va="top",
+                fontsize=6.5,
+            )
         band = 2.576 * math.sqrt(expected * (1 - 1 / BINS))
-        ax.axhspan(expected - band, expected + band, color="gray", alpha=0.25, label="uniform ± 99% band")
+        ax.axhspan(
+            expected - band,
+            expected + band,
+            color="gray",
+            alpha=0.25,
+            label="uniform ± 99% band",
+        )
         ax.axhline(expected, color="black", lw=1)
         ax.set_ylim(0, top)
         ax.set_title(title.replace("_", " "), fontsize=8)
         ax.set_ylabel("repetitions")
-        ax.text(0.02, 0.04, f"rate at α=0.1%: {100 * v['rate']:.2f}%  (KS p={v['ks_p']:.2g})",
-                transform=ax.transAxes, fontsize=7, bbox=dict(facecolor="white", alpha=0.8, lw=0))
+        ax.text(
+            0.02,
+            0.04,
+            f"rate at α=0.1%: {100 * v['rate']:.2f}%  (KS p={v['ks_p']:.2g})",
+            transform=ax.transAxes,
+            fontsize=7,
+            bbox=dict(facecolor="white", alpha=0.8, lw=0),
+        )
     for ax in axes[-1]:
         ax.set_xlabel("p-value")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(f"p-values of correct estimators over {results['reps']:,} seeded repetitions",
-                 fontsize=10)
+    fig.suptitle(
+        f"p-values of correct estimators over {results['reps']:,} seeded repetitions",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})

@@ -44,20 +44,27 @@ CHAPTER_BUDGET = 0.001
 EVIDENCE = {
     "exact identity": "two independent exact computations agree to a stated tolerance (float64)",
     "unbiasedness test": "sampled estimates are tested against an exact value at a stated false-alarm rate, "
-                         "and the test does not reject; its power is stated",
+    "and the test does not reject; its power is stated",
     "variance ratio": "the whole 99% confidence interval of a ratio of variances, on the same samples, lies below 1",
     "negative control": "a wrong estimator or a wrong prediction is run through the same check, and the check "
-                        "catches it; its power at the wrong estimator's exact bias is stated",
+    "catches it; its power at the wrong estimator's exact bias is stated",
     "bias measured": "a biased estimator's mean matches the bias predicted for it exactly, or its exact bias is "
-                     "compared with another",
+    "compared with another",
     "inequality": "an exact or sampled quantity satisfies a stated inequality",
     "rate": "a measured rate (an error's slope against the sample size, a growth) matches the predicted one",
     "figure": "a comparison of learning curves over several seeds, shown in the figure above the check",
     "refusal": "a call that must be refused raises the stated error with the stated message",
 }
 #: How each check kind is classed on the page.
-CLASS = {"unbiased": "statistical test", "biased": "statistical test", "smaller_variance": "interval",
-         "close": "exact", "holds": "exact", "raises": "deterministic run", "budget": "exact"}
+CLASS = {
+    "unbiased": "statistical test",
+    "biased": "statistical test",
+    "smaller_variance": "interval",
+    "close": "exact",
+    "holds": "exact",
+    "raises": "deterministic run",
+    "budget": "exact",
+}
 
 
 def _claim_lines(text: str):
@@ -86,12 +93,22 @@ def collect(book: pathlib.Path = BOOK) -> dict[str, dict]:
         nb = json.loads(nb_path.read_text())
         for index, cell in code_cells(nb):
             for output in cell.get("outputs", []):
-                records = {r["id"]: r for r in output.get("metadata", {}).get("pglib.claim", [])}
+                records = {
+                    r["id"]: r
+                    for r in output.get("metadata", {}).get("pglib.claim", [])
+                }
                 for status, cid, measured in _claim_lines(output_text(output)):
                     if cid in found:
-                        raise ValueError(f"claim {cid} is checked twice: {found[cid]['chapter']} and {nb_path.stem}")
-                    found[cid] = dict(chapter=nb_path.stem, status=status, measured=measured, cell=index,
-                                      record=records.get(cid))
+                        raise ValueError(
+                            f"claim {cid} is checked twice: {found[cid]['chapter']} and {nb_path.stem}"
+                        )
+                    found[cid] = dict(
+                        chapter=nb_path.stem,
+                        status=status,
+                        measured=measured,
+                        cell=index,
+                        record=records.get(cid),
+                    )
     return found
 
 
@@ -102,7 +119,9 @@ def registry(path: pathlib.Path = REGISTRY) -> list[dict]:
         if missing:
             raise ValueError(f"{path}: entry {e.get('id', e)} lacks {sorted(missing)}")
         if e["evidence"] not in EVIDENCE:
-            raise ValueError(f"{path}: entry {e['id']} has evidence {e['evidence']!r}; expected one of {sorted(EVIDENCE)}")
+            raise ValueError(
+                f"{path}: entry {e['id']} has evidence {e['evidence']!r}; expected one of {sorted(EVIDENCE)}"
+            )
     return entries
 
 
@@ -152,9 +171,13 @@ def _power(record: dict | None) -> str:
         return "—"
     kind = record.get("kind")
     if kind == "unbiased":
-        along, worst = record.get("detectable_bias_rel"), record.get("detectable_bias_worst_rel")
+        along, worst = record.get("detectable_bias_rel"), record.get(
+            "detectable_bias_worst_rel"
+        )
         if along is not None:
-            return f"80% power at bias {pct(along)} (worst {pct(worst)}) of the reference"
+            return (
+                f"80% power at bias {pct(along)} (worst {pct(worst)}) of the reference"
+            )
         if record.get("detectable_bias_worst") is not None:
             return f"80% power at bias norm {record['detectable_bias_worst']:.2g}"
         return "exact (nothing varies)"
@@ -167,7 +190,11 @@ def _power(record: dict | None) -> str:
 
 
 def _audit_anchors() -> set[str]:
-    return set(re.findall(r'id="(audit-[a-z0-9-]+)"', AUDIT.read_text())) if AUDIT.exists() else set()
+    return (
+        set(re.findall(r'id="(audit-[a-z0-9-]+)"', AUDIT.read_text()))
+        if AUDIT.exists()
+        else set()
+    )
 
 
 def failure_example() -> str:
@@ -182,13 +209,17 @@ def failure_example() -> str:
     except claims.ClaimFailed as exc:
         import textwrap
 
-        return "\n".join(textwrap.wrap(str(exc), claims.WIDTH, subsequent_indent="    "))
+        return "\n".join(
+            textwrap.wrap(str(exc), claims.WIDTH, subsequent_indent="    ")
+        )
     finally:
         claims.RECORD.clear()
     raise AssertionError("the failure example did not fail")
 
 
-def render(entries: list[dict] | None = None, found: dict[str, dict] | None = None) -> str:
+def render(
+    entries: list[dict] | None = None, found: dict[str, dict] | None = None
+) -> str:
     entries = registry() if entries is None else entries
     found = collect() if found is None else found
     notes_gaps = unchecked()
@@ -233,27 +264,43 @@ def render(entries: list[dict] | None = None, found: dict[str, dict] | None = No
     for e in entries:
         chapters.setdefault(e["chapter"], []).append(e)
     titles = {chapter: _title(chapter) for chapter in chapters}
-    lines += ["| chapter | claims | negative controls | pass | false-alarm bound |", "|---|---|---|---|---|"]
+    lines += [
+        "| chapter | claims | negative controls | pass | false-alarm bound |",
+        "|---|---|---|---|---|",
+    ]
     for chapter in sorted(chapters):
         rows = chapters[chapter]
         controls = sum(e["evidence"] == "negative control" for e in rows)
         passing = sum(found.get(e["id"], {}).get("status") == "PASS" for e in rows)
-        lines.append(f"| [{_escape(titles[chapter])}]({chapter}.ipynb) | {len(rows)} | {controls} | {passing} | "
-                     f"{pct(spent.get(chapter, 0.0))} |")
+        lines.append(
+            f"| [{_escape(titles[chapter])}]({chapter}.ipynb) | {len(rows)} | {controls} | {passing} | "
+            f"{pct(spent.get(chapter, 0.0))} |"
+        )
     used = sorted({e["evidence"] for e in entries}, key=list(EVIDENCE).index)
     lines += ["", "The kinds of evidence:", ""]
     lines += [f"- **{kind}**: {EVIDENCE[kind]}." for kind in used]
     lines.append("")
     for chapter in sorted(chapters):
-        lines += [f"## {titles[chapter]}", "",
-                  "| claim | evidence | result: what was measured | could have missed | false alarm |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## {titles[chapter]}",
+            "",
+            "| claim | evidence | result: what was measured | could have missed | false alarm |",
+            "|---|---|---|---|---|",
+        ]
         for e in chapters[chapter]:
             f = found.get(e["id"])
             record = f.get("record") if f else None
-            result = f"**{f['status']}** {_escape(f['measured'])}" if f else "**NOT CHECKED** by any cell"
-            link = f'<a href="{chapter}.html#{anchor(e["id"])}">{_escape(e["claim"])}</a>'
-            breakable = e["id"].replace(".", ".<wbr>")  # long ids may wrap at their dots
+            result = (
+                f"**{f['status']}** {_escape(f['measured'])}"
+                if f
+                else "**NOT CHECKED** by any cell"
+            )
+            link = (
+                f'<a href="{chapter}.html#{anchor(e["id"])}">{_escape(e["claim"])}</a>'
+            )
+            breakable = e["id"].replace(
+                ".", ".<wbr>"
+            )  # long ids may wrap at their dots
             extra = ""
             if e.get("notes") and e["notes"] != "none":
                 extra += f"<br><em>notes: {_escape(str(e['notes']))}</em>"
@@ -263,15 +310,25 @@ def render(entries: list[dict] | None = None, found: dict[str, dict] | None = No
             kind = CLASS.get(record["kind"], record["kind"]) if record else "—"
             rate = fail_rate(f)
             rate_text = "—" if rate is None else pct(rate)
-            lines.append(f"| {link} <br><code>{breakable}</code>{extra} | {e['evidence']} ({kind}) | {result} | "
-                         f"{_escape(_power(record))} | {rate_text} |")
+            lines.append(
+                f"| {link} <br><code>{breakable}</code>{extra} | {e['evidence']} ({kind}) | {result} | "
+                f"{_escape(_power(record))} | {rate_text} |"
+            )
         lines.append("")
     lines += ["## What the notes say that no claim checks", ""]
     if notes_gaps:
-        lines += ["| section of the notes | statement (paraphrased) | why it is not checked |", "|---|---|---|"]
-        lines += [f"| {_escape(g['section'])} | {_escape(g['statement'])} | {_escape(g['reason'])} |" for g in notes_gaps]
+        lines += [
+            "| section of the notes | statement (paraphrased) | why it is not checked |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {_escape(g['section'])} | {_escape(g['statement'])} | {_escape(g['reason'])} |"
+            for g in notes_gaps
+        ]
     else:
-        lines.append("Every technical statement of the notes is checked by some claim above.")
+        lines.append(
+            "Every technical statement of the notes is checked by some claim above."
+        )
     lines.append("")
     return "\n".join(lines)
 
@@ -279,13 +336,19 @@ def render(entries: list[dict] | None = None, found: dict[str, dict] | None = No
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="write book/ledger.md")
-    parser.add_argument("--unregistered", action="store_true", help="print YAML stubs for checked but unregistered claims")
+    parser.add_argument(
+        "--unregistered",
+        action="store_true",
+        help="print YAML stubs for checked but unregistered claims",
+    )
     args = parser.parse_args(argv)
     if args.unregistered:
         known = {e["id"] for e in registry()} if REGISTRY.exists() else set()
         for cid, f in collect().items():
             if cid not in known:
-                print(f"- id: {cid}\n  chapter: {f['chapter']}\n  evidence: TODO\n  claim: TODO  # {f['measured']}")
+                print(
+                    f"- id: {cid}\n  chapter: {f['chapter']}\n  evidence: TODO\n  claim: TODO  # {f['measured']}"
+                )
         return 0
     text = render()
     if args.write:
