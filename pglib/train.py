@@ -82,7 +82,7 @@ class Config:
     eval_seed: int = 10_000  # their reset seeds: eval_seed, eval_seed + 1, ...
     eval_mean_action: bool = False  # Gaussian policies: evaluate the mean action
     stop_when_solved: bool = True  # end training at the first verified solve
-    progress: bool = True  # tqdm progress bar
+    progress: bool = True  # tqdm progress bar (extra `progress`; none without tqdm)
     # for gym.make_vec (max_episode_steps)
     env_kwargs: dict = field(default_factory=dict)
 
@@ -329,13 +329,26 @@ def _networks(envs, cfg: Config, device):
     return policy, value
 
 
+class _NoBar:
+    """Stands in for a tqdm bar when none is shown (progress=False, or tqdm not installed)."""
+
+    n = 0
+
+    def update(self, k: int) -> None:
+        self.n += k
+
+    def close(self) -> None:
+        pass
+
+
 @contextmanager
 def _progress_bar(cfg: Config):
-    if cfg.progress:
+    # tqdm is optional (extra `progress`): without it, or without a bar, nothing is shown
+    try:
         from tqdm.auto import tqdm
-    else:  # tqdm.auto would import the notebook widgets (and warn) only to stay hidden
-        from tqdm.std import tqdm
-    bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, unit="step")
+    except ImportError:
+        tqdm = None
+    bar = tqdm(total=cfg.total_steps, unit="step") if cfg.progress and tqdm is not None else _NoBar()
     try:
         yield bar
     finally:
