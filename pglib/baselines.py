@@ -298,4 +298,5 @@ def standardize(advantages, mask=None, per_episode: bool = False,
     count = w.sum(dims, keepdim=True)
     mean = (w * A).sum(dims, keepdim=True) / count
     std = ((w * (A - mean) ** 2).sum(dims, keepdim=True) / count).sqrt()
-    return torch.where(mask, (A - mean) / (std + eps), torch.zeros((), dtype=DTYPE))
+    normalized = (A - mean) / (std + eps)
+    return torch.where(mask, normalized, torch.zeros((), dtype=DTYPE))

@@ -220,7 +220,8 @@ def _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol) -> tuple:
     return w, r, b, m, validate.gamma(gamma), _tol(atol, "atol")
 
 
-def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None, atol: float = 1e-8) -> Verdict:
+def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
+                       atol: float = 1e-8) -> Verdict:
     r"""Each action is weighted by its reward-to-go :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` (minus ``baseline``).
 
     ``weights``, ``rewards``, ``mask``, ``baseline``: ``[N, T]``, one row per episode (rewards at masked
@@ -248,24 +249,29 @@ def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
 
     err = gap(G)
     if err <= atol:
-        return Verdict("reward_to_go", f"weights = rewards-to-go G_t (max |difference| {_small(err)} ≤ atol={atol:g}) "
-                                       f"over {n} steps")
+        return Verdict("reward_to_go", f"weights = rewards-to-go G_t (max |difference| "
+                                       f"{_small(err)} ≤ atol={atol:g}) over {n} steps")
+    expected = "Expected G_t = sum_{k>=t} gamma^(k-t) r_k"
     if gap(G[:, :1].expand_as(G)) <= atol:
         raise ValueError(
-            "weights are the total return of the episode on every step (constant within each episode), not the "
-            "reward-to-go: each action is credited with rewards received before it was taken. The estimator stays "
-            "unbiased but its variance grows. Expected G_t = sum_{k>=t} gamma^(k-t) r_k (pglib.returns.reward_to_go)")
+            "weights are the total return of the episode on every step (constant "
+            "within each episode), not the reward-to-go: each action is credited with "
+            "rewards received before it was taken. The estimator stays unbiased but "
+            f"its variance grows. {expected} (pglib.returns.reward_to_go)")
     if gap(torch.cumsum(r, -1)) <= atol:
         raise ValueError(
-            "weights are the rewards received up to and including step t (a forward cumulative sum), not the "
-            "reward-to-go: action a_t is weighted by rewards it could not have caused, and by none of those it did; "
-            "the estimator is biased. Expected G_t = sum_{k>=t} gamma^(k-t) r_k (pglib.returns.reward_to_go)")
+            "weights are the rewards received up to and including step t (a forward "
+            "cumulative sum), not the reward-to-go: action a_t is weighted by rewards "
+            "it could not have caused, and by none of those it did; the estimator is "
+            f"biased. {expected} (pglib.returns.reward_to_go)")
     diff = torch.where(m, (w - (G - b)).abs(), torch.zeros((), dtype=_F64))
     i, t = divmod(int(diff.argmax()), w.shape[1])
+    minus = " minus the baseline" if baseline is not None else ""
     raise ValueError(
-        f"weights are not the rewards-to-go{' minus the baseline' if baseline is not None else ''}: the largest "
-        f"difference is {err:.3g} > atol={atol:g}, at episode {i}, step {t} (weight {float(w[i, t]):.4g}, "
-        f"expected {float(G[i, t] - b[i, t]):.4g}). Expected G_t = sum_{{k>=t}} gamma^(k-t) r_k with gamma={gamma:g}")
+        f"weights are not the rewards-to-go{minus}: the largest difference is "
+        f"{err:.3g} > atol={atol:g}, at episode {i}, step {t} (weight "
+        f"{float(w[i, t]):.4g}, expected {float(G[i, t] - b[i, t]):.4g}). "
+        f"{expected} with gamma={gamma:g}")
 
 
 def check_normalized(advantages, mask=None, atol: float = 1e-3) -> Verdict:

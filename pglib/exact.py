@@ -143,7 +143,8 @@ def occupancy(mdp: TabularMDP, logits) -> torch.Tensor:
         return (w[:, None] * p).sum(0) / w.sum()
     _, P_pi, _ = _pieces(mdp, logits)
     eye = torch.eye(mdp.n_states, dtype=DTYPE)
-    return (1 - mdp.gamma) * torch.linalg.solve((eye - mdp.gamma * P_pi).T, mdp.initial)
+    d = torch.linalg.solve((eye - mdp.gamma * P_pi).T, mdp.initial)
+    return (1 - mdp.gamma) * d
 
 
 def softmax_score_expectation(pi: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -178,7 +179,8 @@ def theorem_gradient(mdp: TabularMDP, logits) -> torch.Tensor:
     """
     _need_infinite(mdp, "theorem_gradient")
     with torch.no_grad():
-        pi, d, Q = mdp.policy(logits), occupancy(mdp, logits), q_values(mdp, logits)
+        pi, d = mdp.policy(logits), occupancy(mdp, logits)
+        Q = q_values(mdp, logits)
         return d[:, None] * softmax_score_expectation(pi, Q) / (1 - mdp.gamma)
 
 
@@ -198,6 +200,7 @@ def expected_direction(mdp: TabularMDP, logits, discount_score: bool = True) -> 
     with torch.no_grad():
         pi = mdp.policy(logits)
         p, Q = time_occupancy(mdp, logits), time_q_values(mdp, logits)
-        w = mdp.gamma ** torch.arange(T, dtype=DTYPE) if discount_score else torch.ones(T, dtype=DTYPE)
+        t = torch.arange(T, dtype=DTYPE)
+        w = mdp.gamma ** t if discount_score else torch.ones(T, dtype=DTYPE)
         per_t = p[:, :, None] * softmax_score_expectation(pi[None], Q)  # [T, S, A]
         return (w[:, None, None] * per_t).sum(0)

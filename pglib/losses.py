@@ -113,7 +113,8 @@ def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
         >>> surrogate_loss(torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 2.0]]))
         tensor(3.4657)   # = -(log 0.5 * 1 + log 0.25 * 2)
     """
-    logp, adv, mask = _check_steps(mask, reduction, density=density, logp=logp, advantages=advantages)
+    logp, adv, mask = _check_steps(mask, reduction, density=density, logp=logp,
+                                   advantages=advantages)
     return _reduce(-logp * adv.detach(), mask, reduction)
 
 
@@ -198,9 +199,10 @@ def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
     """
     eps = _check_eps(eps)
     ratio, adv, _ = _check_steps(None, "none", ratio=ratio, advantages=advantages)
+    if (ratio.detach() < 0).any():
+        raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); "
+                         f"the smallest is {ratio.min().item():.4g}")
     ratio, adv = ratio.detach(), adv.detach()
-    if (ratio < 0).any():
-        raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); the smallest is {ratio.min().item():.4g}")
     return ((adv > 0) & (ratio > 1.0 + eps)) | ((adv < 0) & (ratio < 1.0 - eps))
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from pglib import validate
+from pglib.returns import reward_to_go
 
 __all__ = ["LQR", "double_integrator", "objective", "exact_gradient", "sample", "reinforce_gradients"]
 
@@ -131,7 +132,8 @@ def objective(lqr: LQR, K, sigma: float) -> torch.Tensor:
     cov = lqr.initial_cov
     total = torch.zeros((), dtype=_f64)
     for _ in range(lqr.horizon):
-        total = total - torch.trace((lqr.Q + K.T @ lqr.R @ K) @ cov) - sigma**2 * torch.trace(lqr.R)
+        total = (total - torch.trace((lqr.Q + K.T @ lqr.R @ K) @ cov)
+                 - sigma**2 * torch.trace(lqr.R))
         cov = closed @ cov @ closed.T + sigma**2 * lqr.B @ lqr.B.T + lqr.noise_cov
     return total
 
@@ -185,8 +187,6 @@ def reinforce_gradients(lqr: LQR, K, sigma: float, n: int, generator: torch.Gene
     (:math:`w_t = \sum_{k>t} r_k`: drops the immediate reward, which depends on :math:`u_t`
     through :math:`u_t^\top R u_t` -- a deliberately biased negative control).
     """
-    from pglib.returns import reward_to_go
-
     K, sigma = _check_lqr(lqr, K, sigma)
     validate.one_of(weighting, "weighting", _WEIGHTINGS)
     traj = sample(lqr, K, sigma, n, generator)

@@ -35,7 +35,7 @@ __all__ = ["single_step_expectation", "time_kl", "trajectory_kl", "weight_second
 _CRITICS = ("behaviour", "target")
 
 
-def _horizon(mdp: TabularMDP, what: str, *logits) -> int:
+def _need_horizon(mdp: TabularMDP, what: str, *logits) -> int:
     """The door of every function here: the horizon T of ``mdp`` (a ValueError naming ``what`` if it
     has none), and each of ``logits`` (given as ``(value, name)``) fits the MDP."""
     T = exact._need_finite(mdp, what)
@@ -83,13 +83,15 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits, critic: s
     :func:`pglib.estimators.expected_step_importance`); the difference between the two critics
     splits the estimator's bias into a state-distribution part and a value part.
     """
-    T = _horizon(mdp, "single_step_expectation", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
+    T = _need_horizon(mdp, "single_step_expectation", (logits, "logits"),
+                      (behaviour_logits, "behaviour_logits"))
     validate.one_of(critic, "critic", _CRITICS)
     with torch.no_grad():
         pi = mdp.policy(logits)
-        p_old = exact.time_occupancy(mdp, behaviour_logits)                                    # [T, S]
-        Q = exact.time_q_values(mdp, behaviour_logits if critic == "behaviour" else logits)     # [T, S, A]
-        per_t = p_old[:, :, None] * exact.softmax_score_expectation(pi[None], Q)                # [T, S, A]
+        p_old = exact.time_occupancy(mdp, behaviour_logits)  # [T, S]
+        critic_logits = behaviour_logits if critic == "behaviour" else logits
+        Q = exact.time_q_values(mdp, critic_logits)  # [T, S, A]
+        per_t = p_old[:, :, None] * exact.softmax_score_expectation(pi[None], Q)
         return torch.einsum("t,tsa->sa", _score_weights(mdp, T), per_t)
 
 
@@ -100,7 +102,7 @@ def time_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
     By the chain rule of KL its sum over ``t`` is the divergence between the two trajectory
     distributions, :math:`\mathrm{KL}(p_\mathrm{old}(\tau)\,\|\,p_\theta(\tau))` (see :func:`trajectory_kl`).
     """
-    _horizon(mdp, "time_kl", (behaviour_logits, "behaviour_logits"), (logits, "logits"))
+    _need_horizon(mdp, "time_kl", (behaviour_logits, "behaviour_logits"), (logits, "logits"))
     with torch.no_grad():
         kl = _state_kl(mdp, mdp.check_logits(behaviour_logits), mdp.check_logits(logits))          # [S]
         return exact.time_occupancy(mdp, behaviour_logits) @ kl
@@ -121,16 +123,18 @@ def weight_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> torch.Ten
     takes no decision, so its ratio is 1. Since :math:`\mathbb{E}_\mathrm{old}[W_{0:t}] = 1`, the variance of the
     weight is this minus one; it grows geometrically in ``t`` whenever the policies differ.
     """
-    T = _horizon(mdp, "weight_second_moment", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
+    T = _need_horizon(mdp, "weight_second_moment", (logits, "logits"),
+                      (behaviour_logits, "behaviour_logits"))
     with torch.no_grad():
         pi, mu = mdp.policy(logits), mdp.policy(behaviour_logits)
         if ((mu == 0) & (pi > 0)).any():
-            raise ValueError("behaviour_logits give probability 0 to an action the target takes: the ratio is unbounded")
-        c = torch.where(mu > 0, pi ** 2 / mu, torch.zeros((), dtype=DTYPE))               # [S, A]
-        K = torch.einsum("sa,sat->st", c, mdp.transitions)                              # [S, S]
+            raise ValueError("behaviour_logits give probability 0 to an action the "
+                             "target takes: the ratio is unbounded")
+        c = torch.where(mu > 0, pi ** 2 / mu, torch.zeros((), dtype=DTYPE))  # [S, A]
+        K = torch.einsum("sa,sat->st", c, mdp.transitions)  # [S, S]
         eye = torch.eye(mdp.n_states, dtype=DTYPE)
         K = torch.where(mdp.terminal[:, None], eye, K)
-        row = torch.where(mdp.terminal, torch.ones((), dtype=DTYPE), c.sum(-1))          # [S]
+        row = torch.where(mdp.terminal, torch.ones((), dtype=DTYPE), c.sum(-1))
         m, out = mdp.initial, []
         for _ in range(T):
             out.append(m @ row)
@@ -167,7 +171,7 @@ def surrogate_objective(mdp: TabularMDP, logits, behaviour_logits, eps: float | 
     :math:`J(\theta_\mathrm{old}) + L(\theta)` is the first-order model of :math:`J(\theta)` that ignores the
     change of state distribution.
     """
-    T = _horizon(mdp, "surrogate_objective", (behaviour_logits, "behaviour_logits"))
+    T = _need_horizon(mdp, "surrogate_objective", (behaviour_logits, "behaviour_logits"))
     logits = mdp.check_logits(logits)
     beta = validate.real(beta, "beta", low=0.0)
     eps = None if eps is None else losses._check_eps(eps)
@@ -196,7 +200,7 @@ def surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, eps: float | N
     for the clipped form, each step where :func:`pglib.losses.clip_mask` holds contributes zero;
     ``beta`` adds the expected gradient of ``-beta * kl_penalty`` (either estimator).
     """
-    _horizon(mdp, "surrogate_gradient", (behaviour_logits, "behaviour_logits"))
+    _need_horizon(mdp, "surrogate_gradient", (behaviour_logits, "behaviour_logits"))
     theta = mdp.check_logits(logits).detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(surrogate_objective(mdp, theta, behaviour_logits, eps, beta), theta)
     return grad
@@ -206,7 +210,7 @@ def clip_fraction(mdp: TabularMDP, logits, behaviour_logits, eps: float) -> torc
     r"""Exact fraction of behaviour decisions whose clipped-surrogate gradient is zero, shape ``[T]``:
     :math:`P_\mathrm{old}(\text{clip\_mask}(\rho_t, A^{\mathrm{old}}_t(s_t,a_t), \epsilon) \mid s_t \text{ not terminal})`
     with the exact behaviour advantage (as in :func:`surrogate_objective`)."""
-    T = _horizon(mdp, "clip_fraction", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
+    T = _need_horizon(mdp, "clip_fraction", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
     eps = losses._check_eps(eps)
     with torch.no_grad():
         pi = mdp.policy(logits)

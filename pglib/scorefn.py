@@ -90,7 +90,8 @@ def gaussian_score(mean, log_std, x) -> torch.Tensor:
     """
     mean, log_std, x = _check_gaussian(mean, log_std, x)
     z = (x - mean) * torch.exp(-log_std)  # standardized sample
-    return torch.stack(torch.broadcast_tensors(z * torch.exp(-log_std), z**2 - 1), -1)
+    d_mean, d_log_std = torch.broadcast_tensors(z * torch.exp(-log_std), z**2 - 1)
+    return torch.stack((d_mean, d_log_std), -1)
 
 
 def _check_gaussian(mean, log_std, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -131,7 +132,7 @@ def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor], params: 
     if size > n:
         return torch.func.jacrev(log_prob)(params)
     columns = []
-    for k in range(size):  # directional derivative along each coordinate: column k of the Jacobian
+    for k in range(size):  # derivative along coordinate k: column k of the Jacobian
         direction = torch.zeros(size, dtype=params.dtype).view(params.shape)
         direction.view(-1)[k] = 1.0
         _, tangent = torch.func.jvp(log_prob, (params,), (direction,))
@@ -197,7 +198,8 @@ def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = 
     total = torch.where(mask, log_pi[states, actions], zero).sum(-1)
     if dynamics:
         total = total + torch.log(mdp.initial[states[:, 0]])
-        step = torch.log(mdp.transitions[states[:, :-1], actions[:, :-1], states[:, 1:]])
-        # transitions out of a terminal state are absorbing (probability 1); count real steps only
+        P = mdp.transitions[states[:, :-1], actions[:, :-1], states[:, 1:]]
+        step = torch.log(P)
+        # leaving a terminal state has probability 1 (absorbing): count real steps only
         total = total + torch.where(mask[:, :-1], step, zero).sum(-1)
     return total

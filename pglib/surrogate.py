@@ -111,9 +111,11 @@ def per_sample_scores(policy, obs, actions) -> dict[str, torch.Tensor]:
     kind = _kind(policy)
 
     def log_prob_one(p, o, a):
-        return _distribution(policy, kind, o[None], {**params, **p}).log_prob(a[None])[0]
+        dist = _distribution(policy, kind, o[None], {**params, **p})
+        return dist.log_prob(a[None])[0]
 
-    return torch.func.vmap(torch.func.grad(log_prob_one), in_dims=(None, 0, 0))(params, obs, actions)
+    per_sample = torch.func.vmap(torch.func.grad(log_prob_one), in_dims=(None, 0, 0))
+    return per_sample(params, obs, actions)
 
 
 def score_function_gradient(policy, obs, actions, weights, n: int | None = None) -> dict[str, torch.Tensor]:

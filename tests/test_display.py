@@ -1,0 +1,103 @@
+"""pglib.display.show_source: the formula alone by default, a visible note where the checks were,
+and what is shown is the real source (the head and the formula are contiguous slices of it)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import pathlib
+import re
+import textwrap
+
+import pytest
+
+import pglib
+from pglib import display
+
+BOOK = pathlib.Path(__file__).resolve().parent.parent / "book"
+
+
+def _displayed() -> list:
+    """Every pglib function a chapter shows with show_source(...)."""
+    import importlib
+
+    names = set()
+    for nb in sorted(BOOK.glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                names |= set(re.findall(r"show_source\(([^)]*)\)", "".join(cell["source"])))
+    objects = []
+    for call in sorted(names):
+        for name in (n.strip() for n in call.split(",")):
+            if not name or "=" in name:
+                continue
+            parts = name.split(".")
+            if parts[0] == "pglib":
+                parts = parts[1:]
+            if len(parts) == 1:  # e.g. `train`, imported from pglib.train
+                parts = ["train", parts[0]]
+            obj = importlib.import_module(f"pglib.{parts[0]}")
+            for p in parts[1:]:
+                obj = getattr(obj, p)
+            objects.append(obj)
+    return objects
+
+
+DISPLAYED = _displayed()
+
+
+def _text(obj, full=False) -> str:
+    return display._text(obj, full)
+
+
+def test_the_book_displays_functions():
+    assert len(DISPLAYED) >= 15
+
+
+@pytest.mark.parametrize("obj", DISPLAYED, ids=lambda o: o.__qualname__)
+def test_shown_source_is_the_signature_and_a_contiguous_slice_of_the_real_source(obj):
+    real = textwrap.dedent(inspect.getsource(obj)).rstrip()
+    shown = _text(obj)
+    head, door, formula = display.source_parts(obj)
+    assert real == (head + door + formula).rstrip()
+    assert _text(obj, full=True) == real
+    if not door:
+        assert shown == real
+        return
+    before, note, after = shown.partition(display.OMITTED)
+    assert note, "a function with a door shows the note where its checks were"
+    assert real.startswith(before.rstrip(" ")), "the signature and docstring come first, unchanged"
+    assert after.startswith("\n") and after[1:] in real, "the formula is one contiguous slice of the source"
+    assert real.endswith(after[1:]), "and it runs to the end of the function"
+    assert "validate." not in after, "no call into pglib.validate is left in the formula"
+
+
+@pytest.mark.parametrize("obj", DISPLAYED, ids=lambda o: o.__qualname__)
+def test_displayed_formulas_fit_the_page(obj):
+    head, door, formula = display.source_parts(obj)
+    if not door or obj.__module__ == "pglib.train":
+        pytest.skip("no door" if not door else "pglib.train belongs to the practice chapter")
+    wide = [line for line in formula.splitlines() if len(line) > 88]
+    assert not wide, f"{obj.__qualname__}: formula lines wider than 88 characters: {wide}"
+
+
+def test_the_note_says_how_to_see_the_checks_and_full_shows_them():
+    shown = _text(pglib.estimators.reinforce)
+    assert "# ... input checks omitted (see the full source: show_source(f, full=True))" in shown
+    assert "_check_reinforce" not in shown
+    assert "_check_reinforce" in _text(pglib.estimators.reinforce, full=True)
+    assert all(len(line) <= 88 for line in shown.splitlines() if "input checks omitted" in line)
+
+
+def test_a_function_without_a_door_is_shown_whole_and_bad_arguments_are_refused():
+    def plain(x):
+        """Twice x."""
+        return 2 * x
+
+    assert _text(plain) == textwrap.dedent(inspect.getsource(plain)).rstrip()
+    with pytest.raises(ValueError, match="at least one"):
+        display.show_source()
+    with pytest.raises(TypeError, match="full must be True or False"):
+        display.show_source(plain, full=1)
+    with pytest.raises(TypeError, match="show_source shows functions"):
+        display.show_source(3)
