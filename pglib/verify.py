@@ -302,7 +302,7 @@ def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_00
 
         >>> import pglib
         >>> from pglib import estimators
-        >>> m = pglib.mdp.chain(3, horizon=4)
+        >>> m = pglib.chain(3, horizon=4)
         >>> r = pglib.check_estimator(lambda traj, th: estimators.reinforce(traj, th, m.gamma),
         ...                           m, torch.zeros(3, 2), n=5_000)
         >>> r.unbiased                       # True with probability 0.99
@@ -377,10 +377,11 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
 
     Example::
 
+        >>> m = pglib.chain(3, horizon=4)
         >>> def loss(traj, theta):            # REINFORCE with rewards-to-go, mean over trajectories
         ...     logp = torch.log_softmax(theta, -1)[traj.states, traj.actions] * traj.mask
-        ...     g = pglib.returns.reward_to_go(traj.rewards, m.gamma) * m.gamma ** torch.arange(traj.horizon)
-        ...     return -(logp * g).sum() / traj.n
+        ...     disc = m.gamma ** torch.arange(traj.horizon, dtype=torch.float64)
+        ...     return -(logp * disc * pglib.reward_to_go(traj.rewards, m.gamma)).sum() / traj.n
         >>> pglib.check_loss(loss, m, torch.zeros(3, 2)).unbiased   # True with probability 0.99
         True
     """

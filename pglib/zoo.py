@@ -44,7 +44,7 @@ class Mistake:
             refuses the loss before sampling).
         source: the public report, ``owner/repo#number``; url: its address.
         why: two sentences: why it is, or is not, a bug.
-        weights: ``weights(traj, gamma) -> [N, T]`` per-step weights (estimator-type mutants),
+        weights_of: ``weights_of(traj, gamma) -> [N, T]``, the per-step weights (estimator-type mutants),
             or None; make_loss: ``make_loss(mdp) -> loss(traj, logits)`` for loss-type ones.
         fixed_length: measure it on the fixed-length variant of :func:`problem` (no terminal
             state), where the change is only a scale.
@@ -57,25 +57,25 @@ class Mistake:
     source: str
     url: str
     why: str
-    weights: Callable[[Trajectories, float], torch.Tensor] | None = None
+    weights_of: Callable[[Trajectories, float], torch.Tensor] | None = None
     make_loss: Callable[[TabularMDP], Callable] | None = None
     fixed_length: bool = False
 
     @property
     def estimator(self) -> Callable[[TabularMDP], Callable] | None:
         """``estimator(mdp)(traj, logits) -> [N, S, A]``, or None for loss-only mutants."""
-        if self.weights is None:
+        if self.weights_of is None:
             return None
         from pglib.estimators import weighted_score_sum
 
-        w = self.weights
+        w = self.weights_of
         return lambda mdp: (lambda traj, logits: weighted_score_sum(logits, traj, w(traj, mdp.gamma)))
 
     def loss(self, mdp: TabularMDP) -> Callable:
         """``loss(traj, logits) -> scalar``, the mutant as a surrogate loss (mean over trajectories)."""
         if self.make_loss is not None:
             return self.make_loss(mdp)
-        w = self.weights
+        w = self.weights_of
         return lambda traj, logits: surrogate(traj, logits, w(traj, mdp.gamma))
 
 
@@ -245,41 +245,41 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in [
             "Weighting the step-t score by G_t instead of gamma^t G_t gives late decisions as much "
             "weight as early ones, which the discounted objective does not. The result is not the "
             "gradient of any objective (Nota and Thomas 2020); facebookresearch/Pearl#46 keeps it "
-            "on purpose.", weights=_dropped_gamma),
+            "on purpose.", weights_of=_dropped_gamma),
     Mistake("reward_shifted", "rewards stored one step late", True, "biased",
             "openai/spinningup#50", _GH + "openai/spinningup/issues/50",
             "The buffer stored the reward received before each observation, so step t is credited "
             "with r_{t-1} and the last reward is lost. Actions are credited for what happened before "
             "them, which is a different (and wrong) gradient; fixed by openai/spinningup#126.",
-            weights=_reward_shifted),
+            weights_of=_reward_shifted),
     Mistake("immediate_reward", "discounted reward gamma^t r_t, not summed", True, "biased",
             "hunkim/ReinforcementZeroToAll#1", _GH + "hunkim/ReinforcementZeroToAll/issues/1",
             "The 'discounted reward' gamma^t r_t replaces the reward-to-go, so each action is "
             "credited only with its immediate reward. That is the gradient of a myopic objective, "
-            "not of J.", weights=_immediate),
+            "not of J.", weights_of=_immediate),
     Mistake("per_episode_normalization", "rewards-to-go standardized within each episode", True,
             "biased", "alessiodm/drl-zh#5", _GH + "alessiodm/drl-zh/issues/5",
             "Subtracting an episode's own mean and dividing by its own spread makes every weight "
             "depend on the whole episode, actions included. The weights of late steps are pushed "
             "negative whatever happened, so the expectation moves away from grad J.",
-            weights=_normalized),
+            weights_of=_normalized),
     Mistake("episode_mean_baseline", "baseline: the episode's own mean reward-to-go", True, "biased",
             "alessiodm/drl-zh#5", _GH + "alessiodm/drl-zh/issues/5",
             "The baseline is the mean of this episode's rewards-to-go, so it depends on the action "
             "it is subtracted from and on later ones. A baseline keeps the estimate unbiased only "
             "when it does not depend on the action (fixed in alessiodm/drl-zh#6).",
-            weights=_episode_baseline),
+            weights_of=_episode_baseline),
     Mistake("std_only_scaling", "rewards-to-go divided by the episode's std", True, "biased",
             "keon/policy-gradient#5", _GH + "keon/policy-gradient/issues/5",
             "Dividing by the standard deviation of the episode's own returns scales each episode "
             "by a number that depends on its actions. Episodes with little spread get large "
-            "weights, which biases the mean.", weights=_std_only),
+            "weights, which biases the mean.", weights_of=_std_only),
     Mistake("divide_by_length", "each episode's sum divided by its length", True, "biased",
             "KaiyangZhou/pytorch-vsumm-reinforce#48", _GH + "KaiyangZhou/pytorch-vsumm-reinforce/issues/48",
             "Taking the mean over an episode's steps divides its score sum by its length T_i. When "
             "lengths differ, and the length depends on the actions, short episodes count more and "
             "the estimate is biased (with one fixed length it is only a scale).",
-            weights=_per_length),
+            weights_of=_per_length),
     Mistake("mean_over_batch_steps", "loss: mean over all steps of the batch", True, "biased",
             "openai/spinningup#454", _GH + "openai/spinningup/issues/454",
             "(logp * weights).mean() over every step of the batch divides by the batch's total "
@@ -318,17 +318,17 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in [
             "huggingface/deep-rl-class#70", _GH + "huggingface/deep-rl-class/pull/70",
             "Weighting every step by the discounted return of the whole episode is Williams' "
             "original estimator, so it is unbiased. The terms with rewards before step t have mean "
-            "zero; reward-to-go only drops them to cut the variance.", weights=_full_return),
+            "zero; reward-to-go only drops them to cut the variance.", weights_of=_full_return),
     Mistake("unfitted_state_baseline", "a state baseline that is never fitted", False, "unbiased",
             "bentrevett/pytorch-rl#2", _GH + "bentrevett/pytorch-rl/issues/2",
             "A baseline that depends only on the time and the state has mean-zero contribution, "
             "however bad its values are. A critic that is never trained (or never used) costs "
-            "variance, not bias.", weights=_unfitted_state_baseline),
+            "variance, not bias.", weights_of=_unfitted_state_baseline),
     Mistake("reward_scaling", "rewards multiplied by a constant", False, "up_to_scale",
             "DLR-RM/stable-baselines3#2279", _GH + "DLR-RM/stable-baselines3/issues/2279",
             f"Scaling every reward by c = {_REWARD_SCALE:g} scales the gradient by c and nothing else. "
             "The estimate is unbiased for c grad J, which the checks report as 'up to scale'.",
-            weights=_scaled),
+            weights_of=_scaled),
     Mistake("ratio_trick", "exp(logp - logp.detach()) as the weight", False, "unbiased",
             "huggingface/trl#2769", _GH + "huggingface/trl/issues/2769",
             "The ratio is identically 1, but its gradient is exactly the score, so the loss has the "

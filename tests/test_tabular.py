@@ -89,7 +89,7 @@ def test_homework_loop_checked_by_chain_rule(discount_score, unbiased):
     policy = tabular.TabularSoftmaxPolicy(4, 3, logits=LOGITS)
     env = MDP.to_env()
     r = tabular.check_module(homework_update(policy, env, MDP.gamma, discount_score=discount_score),
-                             MDP, policy, n_batches=100, alpha=0.001)
+                             MDP, policy, n_batches=60, alpha=0.001)
     assert r.unbiased is unbiased, str(r)
 
 
