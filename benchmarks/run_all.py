@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-BENCHMARKS = ["bench_sampling.py", "bench_cartpole.py"]
+BENCHMARKS = ["bench_sampling.py", "bench_cartpole.py", "bench_audit.py"]
 
 
 def main() -> int:

@@ -29,7 +29,9 @@ By default ``ray.init`` starts a local instance with ``--workers`` CPUs (one tas
 CPU); with ``RAY_ADDRESS`` set (or ``--ray ADDRESS``) it connects to that cluster
 instead and ships this checkout as the tasks' working directory (the nodes need the same
 Python environment: ``pip install -r requirements.txt`` and ``pip install -e
-.[audit]``).
+.[audit]``; with Ray's token authentication, on by default, the cluster's token in
+``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``). Checked against a ``ray start --head``
+cluster on this machine.
 """
 
 from __future__ import annotations
@@ -333,6 +335,14 @@ def _on_sigterm(signum, frame):
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def _token_auth() -> None:
+    """A cluster started by ``ray start`` uses token authentication (Ray's default): a
+    client must say so. With a token at hand and no mode chosen, choose token mode."""
+    token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if token or (pathlib.Path.home() / ".ray" / "auth_token").exists():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def _fault(notebook: pathlib.Path, seed: int, exc: BaseException) -> dict:
     return dict(
         chapter=notebook.stem,
@@ -363,6 +373,8 @@ def audit(
     log=print,
 ) -> dict:
     """Run every notebook x seed pair not yet finished in ``out``; returns a summary."""
+    if address:
+        _token_auth()  # before Ray reads its configuration on import
     import ray
 
     out = pathlib.Path(out)
