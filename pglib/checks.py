@@ -222,22 +222,25 @@ def _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol) -> tuple:
 
 def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
                        atol: float = 1e-8) -> Verdict:
-    r"""Each action is weighted by its reward-to-go :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` (minus ``baseline``).
+    r"""Each action is weighted by its reward-to-go
+    :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` (minus ``baseline``).
 
-    ``weights``, ``rewards``, ``mask``, ``baseline``: ``[N, T]``, one row per episode (rewards at masked
-    steps are ignored). Check the weights before any normalization. When they are not rewards-to-go the
-    message says what they look like instead:
+    ``weights``, ``rewards``, ``mask``, ``baseline``: ``[N, T]``, one row per episode
+    (rewards at masked steps are ignored). Check the weights before any normalization.
+    When they are not rewards-to-go the message says what they look like instead:
 
-    - the **total return** :math:`\sum_k \gamma^k r_k` on every step (constant within an episode): unbiased,
-      but every action is credited with rewards that came before it, which only adds variance;
-    - the **rewards so far** :math:`\sum_{k\le t} r_k` (computed forwards instead of backwards): not causal,
-      and biased;
+    - the **total return** :math:`\sum_k \gamma^k r_k` on every step (constant within an
+      episode): unbiased, but every action is credited with rewards that came before
+      it, which only adds variance;
+    - the **rewards so far** :math:`\sum_{k\le t} r_k` (computed forwards instead of
+      backwards): not causal, and biased;
     - anything else: the first step where they differ.
 
-    Example::
+    Example (the verdict prints as ``OK [reward_to_go]`` followed by its ``detail``)::
 
-        >>> check_reward_to_go(torch.tensor([[3.0, 2.0, 1.0]]), torch.ones(1, 3), gamma=1.0)
-        OK [reward_to_go] weights = rewards-to-go G_t (max |difference| = 0 ≤ atol=1e-08) over 3 steps
+        >>> check_reward_to_go(torch.tensor([[3.0, 2.0, 1.0]]), torch.ones(1, 3),
+        ...                    gamma=1.0).detail
+        'weights = rewards-to-go G_t (max |difference| = 0 ≤ atol=1e-08) over 3 steps'
     """
     w, r, b, m, gamma, atol = _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol)
     r = torch.where(m, r, torch.zeros((), dtype=_F64))
