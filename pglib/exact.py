@@ -133,7 +133,8 @@ def occupancy(mdp: TabularMDP, logits) -> torch.Tensor:
     r"""Normalized discounted state occupancy ``d(s)``, shape ``[S]``, summing to 1.
 
     Infinite horizon: :math:`d = (1-\gamma)\,\mu_0^\top (I - \gamma P_\pi)^{-1}`.
-    Finite horizon: :math:`d \propto \sum_{t<T} \gamma^t p_t`, normalized by :math:`\sum_{t<T}\gamma^t`.
+    Finite horizon: :math:`d \propto \sum_{t<T} \gamma^t p_t`, normalized by
+    :math:`\sum_{t<T}\gamma^t`.
     The unnormalized occupancy is ``d / (1 - gamma)`` (infinite horizon).
     """
     _check(mdp, logits)
@@ -171,9 +172,11 @@ def _check_policy_weights(pi, weights) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def theorem_gradient(mdp: TabularMDP, logits) -> torch.Tensor:
-    r"""The policy-gradient theorem (Sutton et al. 2000), infinite horizon, shape ``[S, A]``:
+    r"""The policy-gradient theorem (Sutton et al. 2000), infinite horizon, shape
+    ``[S, A]``:
 
-    .. math:: \nabla J = \frac{1}{1-\gamma}\, \mathbb{E}_{s\sim d,\ a\sim\pi}\big[\nabla \log\pi(a|s)\, Q(s,a)\big]
+    .. math:: \nabla J = \frac{1}{1-\gamma}\,
+              \mathbb{E}_{s\sim d,\ a\sim\pi}\big[\nabla \log\pi(a|s)\, Q(s,a)\big]
 
     with ``d`` the normalized discounted occupancy. No derivative of ``d`` is taken.
     """
@@ -184,16 +187,17 @@ def theorem_gradient(mdp: TabularMDP, logits) -> torch.Tensor:
         return d[:, None] * softmax_score_expectation(pi, Q) / (1 - mdp.gamma)
 
 
-def expected_direction(mdp: TabularMDP, logits, discount_score: bool = True) -> torch.Tensor:
-    r"""Exact expectation of the reward-to-go estimator, finite horizon, shape ``[S, A]``.
+def expected_direction(mdp: TabularMDP, logits,
+                       discount_score: bool = True) -> torch.Tensor:
+    r"""Exact mean of the reward-to-go estimator, finite horizon, shape ``[S, A]``.
 
     .. math:: \mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]
               = \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
 
     with :math:`w_t = \gamma^t` (``discount_score=True``: equals :func:`gradient`) or
     :math:`w_t = 1` (``False``: the direction most implementations follow; for gamma < 1
-    it is in general not the gradient of any objective, as Nota & Thomas 2020 show with an
-    MDP where it is not; Thomas 2014).
+    it is in general not the gradient of any objective, as Nota & Thomas 2020 show with
+    an MDP where it is not; Thomas 2014).
     """
     T = _need_finite(mdp, "expected_direction")
     discount_score = validate.flag(discount_score, "discount_score")
