@@ -187,6 +187,48 @@ def test_small_audit_on_local_ray_resumes_after_ctrl_c_and_leaves_no_process():
         assert 0 < r["kernel_start_seconds"] < r["seconds"]
 
 
+def test_a_fault_is_recorded_retried_once_and_tried_again_on_resume(tmp_path):
+    # A one-second cell timeout: the setup cell alone takes longer (a real fault).
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="pgf-", dir="/tmp"))
+    cmd = [
+        sys.executable,
+        str(TOOLS / "audit.py"),
+        "--seeds",
+        "1",
+        "--chapters",
+        "04",
+        "--workers",
+        "1",
+        "--timeout",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--temp-dir",
+        str(tmp / "ray"),
+    ]
+    env = dict(os.environ, TMPDIR=str(tmp), OMP_NUM_THREADS="1")
+    try:
+        for _ in range(2):
+            run = subprocess.run(
+                cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+            )
+            assert run.returncode == 0, run.stdout + run.stderr
+        _no_survivors(-1, str(tmp))
+    finally:
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    lines = audit.read_results(tmp_path)
+    assert [(r["status"], r["attempt"], r["final"]) for r in lines] == [
+        ("fault", 1, False),
+        ("fault", 2, True),
+        ("fault", 3, False),
+        ("fault", 4, True),
+    ]
+    assert all(r["error"].startswith("CellTimeoutError") for r in lines)
+    assert lines[0]["not_run"] == audit.committed_claims(
+        audit._read(ROOT / "book" / "04_reward_to_go.ipynb")
+    )
+
+
 # ---------------------------------------------------------------- aggregation
 
 

@@ -20,16 +20,17 @@ Outcomes of a task (``status`` in the result line):
 
 Each finished attempt is appended to ``OUT/results.jsonl`` at once (one JSON line), so
 an interrupted audit loses only the tasks in flight; rerunning the same command resumes:
-a chapter x seed pair with a final line is never run again. ``OUT/runs.jsonl`` gets one
-line per invocation (wall time, workers, tasks). Audit seeds are ``1000 + k``; none may
-equal a chapter's committed SEED. Ray is shut down on every exit path, Ctrl-C and
-SIGTERM included.
+a chapter x seed pair with a result (passed or claim_failed) for the chapter's current
+code is never run again; one that faulted on every try is tried again.
+``OUT/runs.jsonl`` gets one line per invocation (wall time, workers, tasks). Audit seeds
+are ``1000 + k``; none may equal a chapter's committed SEED. Ray is shut down on every
+exit path, Ctrl-C and SIGTERM included.
 
 By default ``ray.init`` starts a local instance with ``--workers`` CPUs (one task per
 CPU); with ``RAY_ADDRESS`` set (or ``--ray ADDRESS``) it connects to that cluster
 instead and ships this checkout as the tasks' working directory (the nodes need the same
-Python environment: ``pip install -r requirements.txt`` and ``pip install -e
-.[audit]``; with Ray's token authentication, on by default, the cluster's token in
+Python environment: ``pip install -r requirements.txt`` and ``pip install -e .[audit]``;
+with Ray's token authentication, on by default, the cluster's token in
 ``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``). Checked against a ``ray start --head``
 cluster on this machine.
 """
@@ -293,18 +294,17 @@ def pglib_hash() -> str:
 def progress(
     out: pathlib.Path, hashes: dict[str, str] | None = None
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], int]]:
-    """(pairs with a final line, attempts so far of the unfinished pairs); with
-    ``hashes`` (chapter -> notebook_hash) only lines of those notebook versions count.
-    """
+    """(pairs with a final result, attempts so far of the others). A pair whose last
+    attempt faulted is not done: a rerun tries it again. With ``hashes`` (chapter ->
+    notebook_hash) only lines of those notebook versions count."""
     done, attempts = set(), {}
     for r in read_results(out):
         key = (r["chapter"], r["seed"])
         if hashes is not None and r.get("notebook_hash") != hashes.get(r["chapter"]):
             continue
-        if r.get("final"):
+        if r.get("final") and r["status"] != "fault":
             done.add(key)
-        else:
-            attempts[key] = max(attempts.get(key, 0), r.get("attempt", 1))
+        attempts[key] = max(attempts.get(key, 0), r.get("attempt", 1))
     return done, {k: v for k, v in attempts.items() if k not in done}
 
 
@@ -333,6 +333,13 @@ def _on_sigterm(signum, frame):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(error: str | None) -> str:
+    """The line of a fault's error that says what happened (a Ray traceback ends with
+    the exception; a cell timeout starts with it)."""
+    lines = (error or "").strip().splitlines() or [""]
+    return (lines[-1] if lines[0].startswith("RayTaskError") else lines[0])[:200]
 
 
 def _token_auth() -> None:
@@ -447,13 +454,13 @@ def audit(
 
         expected = {nb: committed_claims(_read(nb)) for nb in notebooks}
 
-        def submit(nb: pathlib.Path, seed: int, attempt: int) -> None:
+        def submit(nb: pathlib.Path, seed: int, attempt: int, left: int) -> None:
             relative = str(nb.relative_to(ROOT))
             ref = task.remote(relative, seed, timeout, expected[nb], root)
-            pending[ref] = (nb, seed, attempt, time.perf_counter())
+            pending[ref] = (nb, seed, attempt, left, time.perf_counter())
 
         for nb, seed in todo:
-            submit(nb, seed, attempts.get((nb.stem, seed), 0) + 1)
+            submit(nb, seed, attempts.get((nb.stem, seed), 0) + 1, retries)
         while pending:
             ready, _ = ray.wait(
                 list(pending), num_returns=1, timeout=1.0
@@ -461,14 +468,14 @@ def audit(
             if not ready:
                 continue
             ref = ready[0]
-            nb, seed, attempt, submitted = pending.pop(ref)
+            nb, seed, attempt, left, submitted = pending.pop(ref)
             try:
                 record = ray.get(ref)
             except (
                 ray.exceptions.RayError
             ) as exc:  # the worker died, or Ray failed the task
                 record = _fault(nb, seed, exc)
-            retry = record["status"] == "fault" and attempt <= retries
+            retry = record["status"] == "fault" and left > 0
             record.update(notebook_hash=hashes[nb.stem], pglib_hash=code)
             record.update(
                 attempt=attempt,
@@ -480,18 +487,16 @@ def audit(
             )
             _append(out / RESULTS, record)
             summary["tasks_run"] += 1
-            failed = (
-                f" {record['failed_claim'] or record['error']}"
-                if record["status"] != "passed"
-                else ""
-            )
+            failed = ""
+            if record["status"] != "passed":
+                failed = " " + (record["failed_claim"] or error_line(record["error"]))
             log(
                 f"  {nb.stem} seed {seed} attempt {attempt}: "
                 f"{record['status']}{failed} "
                 f"({record['seconds'] or 0:.1f} s; {len(pending)} in flight or queued)"
             )
             if retry:
-                submit(nb, seed, attempt + 1)
+                submit(nb, seed, attempt + 1, left - 1)
     except KeyboardInterrupt:
         summary["interrupted"] = True
         log(

@@ -403,7 +403,7 @@ def _failure_section(runs, lines, titles) -> list[str]:
             "No run faulted: no timeout, no dead kernel or worker, no unexpected error."
         )
     for r in faults:
-        last = ((r.get("error") or "").strip().splitlines() or [""])[-1]
+        last = audit.error_line(r.get("error"))
         state = "final" if r.get("final") else "retried"
         md += [
             f"- {r['chapter']}, seed {r['seed']}, attempt {r.get('attempt')} ({state}):"
