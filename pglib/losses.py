@@ -98,19 +98,23 @@ def _reduce(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> t
 
 def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
                    density: bool = False) -> torch.Tensor:
-    r"""The on-policy surrogate loss :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t`, reduced by ``reduction``.
+    r"""The on-policy surrogate loss :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t`, reduced
+    by ``reduction``.
 
     Its gradient with the reduction ``"trajectory"`` is minus the REINFORCE estimate
-    :math:`\frac1N\sum_n\sum_t \nabla\log\pi_\theta(a_{n,t}|s_{n,t})\,\hat A_{n,t}` (Williams 1992).
+    :math:`\frac1N\sum_n\sum_t \nabla\log\pi_\theta(a_{n,t}|s_{n,t})\,\hat A_{n,t}`
+    (Williams 1992).
 
-    Shapes: ``logp`` ``[..., T]``, ``advantages`` ``[..., T]``, ``mask`` bool ``[..., T]`` or None;
-    returns a scalar (``"trajectory"``, ``"mean"``) or ``[..., T]`` (``"none"``).
-    ``density=True``: ``logp`` are log-densities of continuous actions, which may be positive, so
-    the check that they are <= 0 is skipped.
+    Shapes: ``logp`` ``[..., T]``, ``advantages`` ``[..., T]``, ``mask`` bool
+    ``[..., T]`` or None; returns a scalar (``"trajectory"``, ``"mean"``) or
+    ``[..., T]`` (``"none"``).
+    ``density=True``: ``logp`` are log-densities of continuous actions, which may be
+    positive, so the check that they are <= 0 is skipped.
 
     Example::
 
-        >>> surrogate_loss(torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 2.0]]))
+        >>> logp = torch.log(torch.tensor([[0.5, 0.25]]))
+        >>> surrogate_loss(logp, torch.tensor([[1.0, 2.0]]))
         tensor(3.4657)   # = -(log 0.5 * 1 + log 0.25 * 2)
     """
     logp, adv, mask = _check_steps(mask, reduction, density=density, logp=logp,
@@ -162,19 +166,22 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
                       reduction: str = "trajectory") -> torch.Tensor:
     r"""PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7), per step
 
-    .. math:: -\min\big(\rho_t\hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\,\hat A_t\big).
+    .. math:: -\min\big(\rho_t\hat A_t,
+              \ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\,\hat A_t\big).
 
-    The minimum makes the objective pessimistic: moving :math:`\rho_t` beyond the clip range in the
-    direction the advantage favours earns nothing, so the gradient of that step is zero (see
-    :func:`clip_mask`); moving it the other way is charged in full. Where no step is clipped the
-    value and gradient equal :func:`ratio_surrogate`'s.
+    The minimum makes the objective pessimistic: moving :math:`\rho_t` beyond the clip
+    range in the direction the advantage favours earns nothing, so the gradient of that
+    step is zero (see :func:`clip_mask`); moving it the other way is charged in full.
+    Where no step is clipped the value and gradient equal :func:`ratio_surrogate`'s.
 
-    Shapes: ``logp_new``, ``logp_old``, ``advantages``, ``mask`` all ``[..., T]``; ``0 < eps < 1``.
+    Shapes: ``logp_new``, ``logp_old``, ``advantages``, ``mask`` all ``[..., T]``;
+    ``0 < eps < 1``.
 
     Example::
 
         >>> lp_old = torch.log(torch.tensor([0.5, 0.5]))
-        >>> clipped_surrogate(torch.log(torch.tensor([0.75, 0.75])), lp_old, torch.tensor([1.0, -1.0]), eps=0.2)
+        >>> lp_new = torch.log(torch.tensor([0.75, 0.75]))
+        >>> clipped_surrogate(lp_new, lp_old, torch.tensor([1.0, -1.0]), eps=0.2)
         tensor(0.3000)    # = -(min(1.5, 1.2) * 1) - (min(-1.5, -1.2)) = -1.2 + 1.5
     """
     eps = _check_eps(eps)
@@ -188,13 +195,15 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
 def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
     r"""Where the clipped surrogate's gradient is zero: bool, same shape as ``ratio``.
 
-    True where :math:`\hat A_t > 0` and :math:`\rho_t > 1+\epsilon`, or :math:`\hat A_t < 0` and
-    :math:`\rho_t < 1-\epsilon`: the ratio is already outside the clip range on the side the advantage
-    pushes it towards. (Where :math:`\hat A_t = 0` the gradient is zero anyway; the mask says False.)
+    True where :math:`\hat A_t > 0` and :math:`\rho_t > 1+\epsilon`, or
+    :math:`\hat A_t < 0` and :math:`\rho_t < 1-\epsilon`: the ratio is already outside
+    the clip range on the side the advantage pushes it towards. (Where
+    :math:`\hat A_t = 0` the gradient is zero anyway; the mask says False.)
 
     Example::
 
-        >>> clip_mask(torch.tensor([1.5, 1.5, 0.5, 0.5]), torch.tensor([1.0, -1.0, 1.0, -1.0]), eps=0.2)
+        >>> ratio = torch.tensor([1.5, 1.5, 0.5, 0.5])
+        >>> clip_mask(ratio, torch.tensor([1.0, -1.0, 1.0, -1.0]), eps=0.2)
         tensor([ True, False, False,  True])
     """
     eps = _check_eps(eps)
