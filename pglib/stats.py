@@ -40,6 +40,8 @@ import scipy.optimize
 import scipy.stats
 import torch
 
+from pglib import validate
+
 __all__ = [
     "NULL_RTOL",
     "RANK_RTOL",
@@ -649,38 +651,33 @@ def variance_ratio(a, b, confidence: float = 0.99, paired: bool | None = None) -
 # --------------------------------------------------------------------------------------------
 
 
-def effective_sample_size(weights) -> float:
+def effective_sample_size(importance_weights=None, weights=None) -> float:
     r"""Kish's effective sample size of importance weights: :math:`(\sum_i w_i)^2 / \sum_i w_i^2`.
 
     It is ``N`` for equal weights and 1 when one weight carries everything (Kish 1965, *Survey
     Sampling*; Owen 2013, *Monte Carlo theory, methods and examples*, §9.3).
 
-    Shapes: ``weights[N] -> float``. Weights must be finite, non-negative, not all zero.
+    Shapes: ``importance_weights[N] -> float``. They must be finite, non-negative, not all zero.
 
     Example: ``effective_sample_size([1, 1, 2]) == 16 / 6 = 2.667``.
     """
-    w, _ = _to_numpy(weights, "weights")
+    if weights is not None:
+        importance_weights = weights  # TEMPORARY: the old name of importance_weights
+    w, _ = _to_numpy(importance_weights, "importance_weights")
     if w.ndim != 1 or w.size == 0:
-        raise ValueError(f"weights must be a non-empty 1-D array [N]; got shape {w.shape}")
+        raise ValueError("importance_weights must be a non-empty 1-D array [N]; "
+                         f"got shape {w.shape}")
     if (w < 0).any():
-        raise ValueError(f"weights must be non-negative; got minimum {w.min():.3g}")
+        raise ValueError(f"importance_weights must be non-negative; got minimum {w.min():.3g}")
     if not (w > 0).any():
-        raise ValueError("weights must not all be zero; got all zeros")
+        raise ValueError("importance_weights must not all be zero; got all zeros")
     scale = w.max()  # rescale first: (sum w)^2 overflows for weights near 1e155
     w = w / scale
     return float(w.sum() ** 2 / (w**2).sum())
 
 
 def _count(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an integer count; got {value!r}")
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer count; got {value!r}") from None
-    if not f.is_integer():
-        raise ValueError(f"{name} must be an integer count; got {value!r}")
-    return int(f)
+    return validate.nonnegative_int(value, name)
 
 
 def binomial_interval(k: int, n: int, confidence: float = 0.99) -> tuple[float, float]:
