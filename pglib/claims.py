@@ -54,7 +54,7 @@ import time
 import numpy as np
 import scipy.stats
 
-from pglib import stats
+from pglib import stats, validate
 from pglib.stats import _to_numpy
 
 __all__ = [
@@ -83,9 +83,8 @@ _LAST_TIME = [time.perf_counter()]
 def use_alpha(alpha: float) -> None:
     """Set the default false-alarm rate of :func:`unbiased` / :func:`biased` for this session."""
     global ALPHA
-    if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    ALPHA = float(alpha)
+    alpha = validate.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
+    ALPHA = alpha
 
 
 class ClaimFailed(AssertionError):
@@ -122,12 +121,7 @@ def _check_id(claim_id) -> str:
 
 
 def _check_rate(value, name: str = "fail_rate") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a probability in [0, 1]; got {value!r}")
-    v = float(value)
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1]; got {value!r}")
-    return v
+    return validate.probability(value, name)
 
 
 def _one_line(text) -> str:
