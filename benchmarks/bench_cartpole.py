@@ -173,30 +173,50 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=300_000, help="simulated steps (zoo: its n_timesteps)")
     ap.add_argument("--methods", nargs="*", default=None, help="subset of the methods")
+    ap.add_argument("--part", type=int, nargs=2, default=None, metavar=("K", "P"),
+                    help="run only the seeds with seed %% P == K (P processes share the run)")
+    ap.add_argument("--merge", type=int, metavar="P", help="combine the P parts' results")
     ap.add_argument("--out", default=str(RESULTS / "cartpole.json"))
     args = ap.parse_args()
-
+    if args.merge:
+        parts = [json.loads((RESULTS / f"cartpole_part{k}.json").read_text()) for k in range(args.merge)]
+        results = dict(parts[0], parts=[{k: p[k] for k in ("load_average_at_start", "load_average_at_end")}
+                                        for p in parts])
+        results["runs"] = {name: sorted((r for p in parts for r in p["runs"][name]), key=lambda r: r["seed"])
+                           for name in parts[0]["runs"]}
+        return report(results, args.out)
     warm_up()
     todo = {k: v for k, v in methods().items() if args.methods is None or k in args.methods}
-    load = pathlib.Path("/proc/loadavg").read_text().split()[:3] if pathlib.Path("/proc/loadavg").exists() else []
     results = {"machine": f"{platform.processor() or platform.machine()}, 1 torch thread",
-               "load_average_at_start": load, "protocol": dict(threshold=THRESHOLD, **EVAL),
+               "load_average_at_start": load_average(), "protocol": dict(threshold=THRESHOLD, **EVAL),
                "budget": args.budget, "settings": todo, "runs": {k: [] for k in todo}}
     names = list(todo)
-    for seed in range(args.seeds):
+    seeds = [s for s in range(args.seeds) if args.part is None or s % args.part[1] == args.part[0]]
+    out = args.out if args.part is None else str(RESULTS / f"cartpole_part{args.part[0]}.json")
+    for seed in seeds:
         for name in names[seed % len(names):] + names[:seed % len(names)]:  # rotate the order
             r = run(name, todo[name], seed, args.budget)
             results["runs"][name].append(dict(seed=seed, **r))
             print(name, seed, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
-    if pathlib.Path("/proc/loadavg").exists():
-        results["load_average_at_end"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+        results["load_average_at_end"] = load_average()
+        pathlib.Path(out).write_text(json.dumps(results, indent=1, default=str))  # after every seed
+    if args.part is None:
+        report(results, out)
+
+
+def load_average() -> list[str]:
+    path = pathlib.Path("/proc/loadavg")
+    return path.read_text().split()[:3] if path.exists() else []
+
+
+def report(results: dict, out: str) -> None:
     results["summary"] = {k: summarize(v) for k, v in results["runs"].items()}
     s, ratios = results["summary"], {}
     for peer in ("ppo_tuned", "ppo_zoo", "a2c_tuned", "a2c_zoo"):
         if peer in s and "pglib_tuned" in s and s[peer]["seconds"]["median"] and s["pglib_tuned"]["seconds"]["median"]:
             ratios[peer] = s[peer]["seconds"]["median"] / s["pglib_tuned"]["seconds"]["median"]
     results["ratio_peer_over_pglib_median_seconds"] = ratios
-    pathlib.Path(args.out).write_text(json.dumps(results, indent=1, default=str))
+    pathlib.Path(out).write_text(json.dumps(results, indent=1, default=str))
     print(json.dumps(results["summary"], indent=1))
     print("peer / pglib median wall-clock to a verified solve:", ratios)
 

@@ -1,15 +1,16 @@
 """The tuning behind the CartPole benchmark: the same budget for every method.
 
-For each method (pglib's REINFORCE, SB3 PPO, SB3 A2C) 8 settings, each run on the same 5 seeds
-(100-104, which the benchmark never uses; ``--seeds``), under the benchmark's protocol (bench_cartpole.py:
+For each method (pglib's REINFORCE, SB3 PPO, SB3 A2C) 8 settings, each run on the same 4 seeds
+(100-103, which the benchmark never uses; ``--seeds``), under the benchmark's protocol (bench_cartpole.py:
 verified solve on fresh evaluation episodes, training wall-clock with evaluation taken out,
 budget 150k simulated steps). The chosen setting of a method is the one with the smallest
 median wall-clock to a verified solve (an unsolved seed counts as slower than any solved one).
 The methods are interleaved seed by seed and setting by setting in one process, so machine
 load falls on all of them alike.
 
-    python benchmarks/sweep_cartpole.py                       # every method (about 20 min)
-    python benchmarks/sweep_cartpole.py --methods pglib ppo   # a subset
+    python benchmarks/sweep_cartpole.py --methods pglib ppo   # one process
+    for k in 0 1 2 3; do python benchmarks/sweep_cartpole.py --methods pglib ppo --part $k 4 & done
+    wait; python benchmarks/sweep_cartpole.py --methods pglib ppo --merge 4   # four processes
 
 Writes benchmarks/results/cartpole_sweep_<method>.json (per-seed results and the choice).
 pglib keeps the estimand of chapter 9 fixed (gamma = 1, the time-limited return; no bootstrap);
@@ -62,19 +63,30 @@ GRIDS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="*", default=list(GRIDS), choices=list(GRIDS))
-    ap.add_argument("--seeds", type=int, default=5, help="seeds 100, 101, ... (default 5)")
+    ap.add_argument("--seeds", type=int, default=4, help="seeds 100, 101, ... (default 4)")
+    ap.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("K", "P"),
+                    help="run only the settings with index %% P == K (P processes share the sweep)")
+    ap.add_argument("--merge", type=int, metavar="P", help="combine the P parts' results and choose")
     args = ap.parse_args()
+    if args.merge:
+        for m in args.methods:
+            parts = [json.loads((RESULTS / f"sweep_part{k}.json").read_text()) for k in range(args.merge)]
+            runs = [next(p[m][str(k)] for p in parts if str(k) in p[m]) for k in range(len(GRIDS[m]))]
+            write(m, runs, parts[0]["seeds"])
+        return
     warm_up()
     seeds = list(range(100, 100 + args.seeds))
-    runs = {m: [[] for _ in GRIDS[m]] for m in args.methods}
+    mine = [k for k in range(8) if k % args.part[1] == args.part[0]]
+    runs = {m: {k: [] for k in mine} for m in args.methods}
     for seed in seeds:
-        for k in range(max(len(GRIDS[m]) for m in args.methods)):
+        for k in mine:
             for m in args.methods:
                 r = run(m, GRIDS[m][k], seed, BUDGET)
                 runs[m][k].append(dict(seed=seed, **r))
                 print(m, k, seed, r["solved"], r["seconds"], r["steps_simulated"], flush=True)
-        for m in args.methods:  # written after every seed, so a stopped sweep keeps what it measured
-            write(m, runs[m], seeds[:seeds.index(seed) + 1])
+        # written after every seed, so a stopped sweep keeps what it measured
+        out = dict(seeds=seeds[:seeds.index(seed) + 1], **runs)
+        (RESULTS / f"sweep_part{args.part[0]}.json").write_text(json.dumps(out, default=str))
 
 
 def write(method: str, runs: list[list[dict]], seeds: list[int]) -> None:
