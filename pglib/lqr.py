@@ -126,7 +126,8 @@ def _check_lqr(lqr, K, sigma) -> tuple[torch.Tensor, float]:
 
 
 def objective(lqr: LQR, K, sigma: float) -> torch.Tensor:
-    r"""Exact expected return :math:`J(K) = \mathbb E[\sum_{t<H} r_t]` (a negative cost), differentiable in ``K``."""
+    r"""Exact expected return :math:`J(K) = \mathbb E[\sum_{t<H} r_t]` (a negative
+    cost), differentiable in ``K``."""
     K, sigma = _check_lqr(lqr, K, sigma)
     closed = lqr.A + lqr.B @ K
     cov = lqr.initial_cov
@@ -177,7 +178,8 @@ def sample(lqr: LQR, K, sigma: float, n: int, generator: torch.Generator | int) 
             "actions": torch.stack(actions, 1), "rewards": torch.stack(rewards, 1)}
 
 
-def reinforce_gradients(lqr: LQR, K, sigma: float, n: int, generator: torch.Generator | int,
+def reinforce_gradients(lqr: LQR, K, sigma: float, n: int,
+                        generator: torch.Generator | int,
                         weighting: str = "reward_to_go") -> torch.Tensor:
     r"""Per-trajectory REINFORCE estimates of :math:`\nabla_K J`, ``[N, m, n]``:
     :math:`\hat g_i = \sum_t \frac{\varepsilon_{i,t}\,x_{i,t}^\top}{\sigma}\,w_{i,t}`.

@@ -62,26 +62,31 @@ def _score_weights(mdp: TabularMDP, T: int) -> torch.Tensor:
     return mdp.gamma ** torch.arange(T, dtype=DTYPE)
 
 
-def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits, critic: str = "behaviour") -> torch.Tensor:
-    r"""Exact expectation of the single-step importance-weighted estimator, shape ``[S, A]``.
+def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
+                            critic: str = "behaviour") -> torch.Tensor:
+    r"""Exact expectation of the single-step importance-weighted estimator, shape
+    ``[S, A]``.
 
     The estimator, on trajectories from :math:`\pi_\mathrm{old}`, is
-    :math:`\sum_t \gamma^t\,\rho_t\,\nabla\log\pi_\theta(a_t|s_t)\,\hat Q_t`. Its expectation is
+    :math:`\sum_t \gamma^t\,\rho_t\,\nabla\log\pi_\theta(a_t|s_t)\,\hat Q_t`. Its
+    expectation is
 
-    .. math:: \sum_t \gamma^t \sum_s p^{\mathrm{old}}_t(s) \sum_a \pi_\theta(a|s)\,\nabla\log\pi_\theta(a|s)\,Q_t^{c}(s,a)
+    .. math:: \sum_t \gamma^t \sum_s p^{\mathrm{old}}_t(s)
+              \sum_a \pi_\theta(a|s)\,\nabla\log\pi_\theta(a|s)\,Q_t^{c}(s,a)
 
     where ``critic`` picks :math:`Q^c`:
 
-    - ``"behaviour"``: :math:`\hat Q_t` is the sampled reward-to-go of the behaviour data, whose
-      conditional mean is :math:`Q^{\mathrm{old}}_t`;
-    - ``"target"``: :math:`\hat Q_t = Q^{\theta}_t(s_t, a_t)`, an exact critic of the target policy; then
-      the only error left is the state distribution :math:`p^{\mathrm{old}}_t` in place of :math:`p^\theta_t`.
+    - ``"behaviour"``: :math:`\hat Q_t` is the sampled reward-to-go of the behaviour
+      data, whose conditional mean is :math:`Q^{\mathrm{old}}_t`;
+    - ``"target"``: :math:`\hat Q_t = Q^{\theta}_t(s_t, a_t)`, an exact critic of the
+      target policy; then the only error left is the state distribution
+      :math:`p^{\mathrm{old}}_t` in place of :math:`p^\theta_t`.
 
     With ``behaviour_logits == logits`` both equal :func:`pglib.exact.gradient`. With
     ``critic="behaviour"`` this is the expectation of
     ``pglib.estimators.importance_weighted(..., kind="step")`` (also given by
-    :func:`pglib.estimators.expected_step_importance`); the difference between the two critics
-    splits the estimator's bias into a state-distribution part and a value part.
+    :func:`pglib.estimators.expected_step_importance`); the difference between the two
+    critics splits the estimator's bias into a state-distribution part and a value part.
     """
     T = _need_horizon(mdp, "single_step_expectation", (logits, "logits"),
                       (behaviour_logits, "behaviour_logits"))
@@ -115,13 +120,17 @@ def trajectory_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
 
 
 def weight_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> torch.Tensor:
-    r"""Exact :math:`\mathbb{E}_\mathrm{old}[W_{0:t}^2]` of the products :math:`W_{0:t}=\prod_{k\le t}\rho_k`, shape ``[T]``.
+    r"""Exact :math:`\mathbb{E}_\mathrm{old}[W_{0:t}^2]` of the products
+    :math:`W_{0:t}=\prod_{k\le t}\rho_k`, shape ``[T]``.
 
-    Forward recursion over the weighted state measure :math:`m_t(s) = \mathbb{E}_\mathrm{old}[W_{0:t-1}^2\,1(s_t=s)]`:
-    :math:`m_0 = \mu_0`, :math:`m_{t+1}(s') = \sum_{s,a} m_t(s)\,\frac{\pi_\theta(a|s)^2}{\pi_\mathrm{old}(a|s)}\,P(s'|s,a)`,
-    and :math:`\mathbb{E}[W_{0:t}^2] = \sum_{s,a} m_t(s)\,\pi_\theta(a|s)^2/\pi_\mathrm{old}(a|s)`. A terminal state
-    takes no decision, so its ratio is 1. Since :math:`\mathbb{E}_\mathrm{old}[W_{0:t}] = 1`, the variance of the
-    weight is this minus one; it grows geometrically in ``t`` whenever the policies differ.
+    Forward recursion over the weighted state measure
+    :math:`m_t(s) = \mathbb{E}_\mathrm{old}[W_{0:t-1}^2\,1(s_t=s)]`, with
+    :math:`c(s,a) = \pi_\theta(a|s)^2/\pi_\mathrm{old}(a|s)`: :math:`m_0 = \mu_0`,
+    :math:`m_{t+1}(s') = \sum_{s,a} m_t(s)\,c(s,a)\,P(s'|s,a)`, and
+    :math:`\mathbb{E}[W_{0:t}^2] = \sum_{s,a} m_t(s)\,c(s,a)`. A terminal state takes no
+    decision, so its ratio is 1. Since :math:`\mathbb{E}_\mathrm{old}[W_{0:t}] = 1`, the
+    variance of the weight is this minus one; it grows geometrically in ``t`` whenever
+    the policies differ.
     """
     T = _need_horizon(mdp, "weight_second_moment", (logits, "logits"),
                       (behaviour_logits, "behaviour_logits"))

@@ -96,15 +96,17 @@ def _check_batch(policy, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def per_sample_scores(policy, obs, actions) -> dict[str, torch.Tensor]:
-    r"""One score per sample: :math:`\nabla_\theta \log\pi_\theta(a_i|s_i)` for each parameter tensor.
+    r"""One score per sample: :math:`\nabla_\theta \log\pi_\theta(a_i|s_i)` for each
+    parameter tensor.
 
-    Returns ``{name: [B, *param.shape]}`` in the parameters' dtype, computed with ``torch.func.vmap`` over
-    ``torch.func.grad`` of a single sample's log-probability: ``B`` separate gradients, never a sum.
+    Returns ``{name: [B, *param.shape]}`` in the parameters' dtype, computed with
+    ``torch.func.vmap`` over ``torch.func.grad`` of a single sample's log-probability:
+    ``B`` separate gradients, never a sum.
 
-    Example::
+    Example (``obs`` ``[B, obs_dim]``, ``actions`` ``[B]`` or ``[B, d]``)::
 
-        >>> scores = per_sample_scores(policy, obs, actions)     # obs [B, obs_dim], actions [B] or [B, d]
-        >>> scores["net.2.weight"].shape                          # [B, n_actions, hidden]
+        >>> scores = per_sample_scores(policy, obs, actions)
+        >>> scores["net.2.weight"].shape                  # [B, n_actions, hidden]
     """
     obs, actions = _check_batch(policy, obs, actions)
     params = {k: v.detach() for k, v in policy.named_parameters()}
