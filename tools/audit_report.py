@@ -334,9 +334,11 @@ def _chapter_rows(runs, shares, titles) -> list[str]:
             1 for (c, _), r in runs.items() if c == chapter and r["status"] == "fault"
         )
         title = html.escape(titles.get(chapter, chapter))
+        if chapter in titles:  # the chapter is still in the book: link its page
+            title = f'<a href="{chapter}.html">{title}</a>'
         share = _pct(s.k / s.n if s.n else None)
         md.append(
-            f'| <a href="{chapter}.html">{title}</a> | {s.n} | {s.k} | {share} '
+            f"| {title} | {s.n} | {s.k} | {share} "
             f"{_ci(s.interval)} | {_pct(s.budget)} | {_pct(s.stated)} | {faults} |"
         )
     return md + [""]
@@ -350,12 +352,19 @@ def _claim_rows(claims, shares) -> list[str]:
         "| not run |",
         "|---|---|---|---|---|---|",
     ]
+    # Link a claim to its line on the chapter page only where the page has that line.
+    shown = {
+        p.stem: set(audit.committed_claims(audit._read(p)))
+        for p in audit.chapter_paths()
+    }
     for chapter in sorted(shares):
         for c in (c for c in claims.values() if c.chapter == chapter):
             rate = _pct(c.failures / c.runs if c.runs else None)
             mark = " **above the stated rate**" if c.too_often else ""
             here = f'<span id="audit-{anchor(c.id)}"></span>'
-            there = f'<a href="{chapter}.html#{anchor(c.id)}">{_code_id(c.id)}</a>'
+            there = _code_id(c.id)
+            if c.id in shown.get(chapter, ()):
+                there = f'<a href="{chapter}.html#{anchor(c.id)}">{there}</a>'
             md.append(
                 f"| {here}{there} | {c.kind or '?'} | {c.failures} / {c.runs} | {rate} "
                 f"{_ci(c.interval)}{mark} | {_pct(c.stated)} | {c.not_run} |"
