@@ -250,7 +250,7 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in [
             "openai/spinningup#50", _GH + "openai/spinningup/issues/50",
             "The buffer stored the reward received before each observation, so step t is credited "
             "with r_{t-1} and the last reward is lost. Actions are credited for what happened before "
-            "them, which is a different (and wrong) gradient; fixed by openai/spinningup#126.",
+            "them, which is a different (and wrong) gradient; the maintainer fixed it in a later release.",
             weights_of=_reward_shifted),
     Mistake("immediate_reward", "discounted reward gamma^t r_t, not summed", True, "biased",
             "hunkim/ReinforcementZeroToAll#1", _GH + "hunkim/ReinforcementZeroToAll/issues/1",
@@ -267,7 +267,7 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in [
             "alessiodm/drl-zh#5", _GH + "alessiodm/drl-zh/issues/5",
             "The baseline is the mean of this episode's rewards-to-go, so it depends on the action "
             "it is subtracted from and on later ones. A baseline keeps the estimate unbiased only "
-            "when it does not depend on the action (fixed in alessiodm/drl-zh#6).",
+            "when it does not depend on the action (a fix is proposed in alessiodm/drl-zh#6).",
             weights_of=_episode_baseline),
     Mistake("std_only_scaling", "rewards-to-go divided by the episode's std", True, "biased",
             "keon/policy-gradient#5", _GH + "keon/policy-gradient/issues/5",
