@@ -257,24 +257,29 @@ def _discounts(T: int, gamma: float) -> torch.Tensor:
 # ----------------------------------------------------------------------------- off-policy
 
 
-def importance_weighted(traj: Trajectories, target_logits, behaviour_logits, gamma: float,
-                        kind: str = "per_decision") -> torch.Tensor:
-    r"""Off-policy gradient estimates at the target policy from a behaviour policy's batch, ``[N, S, A]``.
+def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
+                        gamma: float, kind: str = "per_decision") -> torch.Tensor:
+    r"""Off-policy gradient estimates at the target policy from a behaviour policy's
+    batch, ``[N, S, A]``.
 
-    ``traj`` was sampled under :math:`\beta = \mathrm{softmax}(\text{behaviour\_logits})`; the scores are
-    taken at :math:`\pi = \mathrm{softmax}(\text{target\_logits})`; :math:`\rho_t = \pi(a_t|s_t)/\beta(a_t|s_t)`
-    (:func:`pglib.importance.step_ratios`).
+    ``traj`` was sampled under
+    :math:`\beta = \mathrm{softmax}(\text{behaviour\_logits})`; the scores are taken at
+    :math:`\pi = \mathrm{softmax}(\text{target\_logits})`;
+    :math:`\rho_t = \pi(a_t|s_t)/\beta(a_t|s_t)` (:func:`pglib.importance.step_ratios`).
 
-    - ``"trajectory"``: :math:`\big(\prod_{k<T}\rho_k\big) \sum_t \gamma^t G_t \nabla\log\pi(a_t|s_t)`
+    - ``"trajectory"``:
+      :math:`\big(\prod_{k<T}\rho_k\big) \sum_t \gamma^t G_t \nabla\log\pi(a_t|s_t)`
       (whole-trajectory importance sampling times REINFORCE). Unbiased for
       :math:`\nabla J(\pi)`; variance grows exponentially with ``T``.
-    - ``"per_decision"``: :math:`\sum_t \nabla\log\pi(a_t|s_t) \sum_{k\ge t} \gamma^k r_k \prod_{j\le k}\rho_j`
-      (Precup, Sutton & Singh 2000): reward :math:`r_k` is weighted only by the ratios of the
-      actions before it. Unbiased, lower variance.
-    - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the one-step correction
-      used by PPO-style surrogates. Biased: states come from :math:`\beta`'s distribution and
-      :math:`G_t` follows :math:`\beta` after ``t``; its exact expectation is
-      :func:`expected_step_importance`. Unbiased when :math:`\pi = \beta`.
+    - ``"per_decision"``:
+      :math:`\sum_t\nabla\log\pi(a_t|s_t)\sum_{k\ge t}\gamma^k r_k\prod_{j\le k}\rho_j`
+      (Precup, Sutton & Singh 2000): reward :math:`r_k` is weighted only by the ratios
+      of the actions before it. Unbiased, lower variance.
+    - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the
+      one-step correction used by PPO-style surrogates. Biased: states come from
+      :math:`\beta`'s distribution and :math:`G_t` follows :math:`\beta` after ``t``;
+      its exact expectation is :func:`expected_step_importance`. Unbiased when
+      :math:`\pi = \beta`.
     """
     traj, gamma = _check_traj(traj), validate.gamma(gamma)
     validate.one_of(kind, "kind", _KINDS)

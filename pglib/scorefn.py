@@ -31,13 +31,17 @@ __all__ = ["categorical_score", "gaussian_score", "score_by_autodiff", "trajecto
 
 
 def categorical_score(logits, samples) -> torch.Tensor:
-    r"""Score of a categorical distribution with softmax logits, with respect to the logits.
+    r"""Score of a categorical distribution with softmax logits, with respect to the
+    logits.
 
-    .. math:: \frac{\partial}{\partial\theta_k} \log \mathrm{softmax}(\theta)_x = 1[x = k] - \mathrm{softmax}(\theta)_k
+    .. math:: \frac{\partial}{\partial\theta_k} \log \mathrm{softmax}(\theta)_x
+              = 1[x = k] - \mathrm{softmax}(\theta)_k
 
     Args:
-        logits: ``[..., K]`` (a batch of distributions, or one ``[K]`` shared by all samples).
-        samples: long tensor of outcomes in ``[0, K)``, shape ``[N]`` or broadcastable with ``logits[..., 0]``.
+        logits: ``[..., K]`` (a batch of distributions, or one ``[K]`` shared by all
+            samples).
+        samples: long tensor of outcomes in ``[0, K)``, shape ``[N]`` or broadcastable
+            with ``logits[..., 0]``.
 
     Returns:
         ``[*batch, K]``: one score vector per sample; each sums to zero over ``K``.
@@ -70,10 +74,12 @@ def _check_categorical(logits, samples) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gaussian_score(mean, log_std, x) -> torch.Tensor:
-    r"""Score of :math:`\mathcal{N}(\mu, \sigma^2)` with respect to ``(mean, log_std)``, :math:`\sigma = e^{\text{log\_std}}`.
+    r"""Score of :math:`\mathcal{N}(\mu, \sigma^2)` with respect to ``(mean, log_std)``,
+    :math:`\sigma = e^{\text{log\_std}}`.
 
     .. math:: \frac{\partial \log p}{\partial \mu} = \frac{x-\mu}{\sigma^2}, \qquad
-              \frac{\partial \log p}{\partial \log\sigma} = \frac{(x-\mu)^2}{\sigma^2} - 1
+              \frac{\partial \log p}{\partial \log\sigma}
+              = \frac{(x-\mu)^2}{\sigma^2} - 1
 
     Args:
         mean, log_std: floats or tensors broadcastable with ``x``.
@@ -108,22 +114,25 @@ def _check_gaussian(mean, log_std, x) -> tuple[torch.Tensor, torch.Tensor, torch
     return mean, log_std, x
 
 
-def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor) -> torch.Tensor:
+def score_by_autodiff(log_prob: Callable[[torch.Tensor], torch.Tensor],
+                      params: torch.Tensor) -> torch.Tensor:
     r"""Per-sample gradients of a log-density by automatic differentiation.
 
-    ``log_prob(params)`` must return ``[N]`` values :math:`\log p_\theta(x_i)` (the samples are fixed
-    inside the function); the result is the Jacobian :math:`\partial \log p_\theta(x_i) / \partial\theta`,
-    shape ``[N, *params.shape]``.
+    ``log_prob(params)`` must return ``[N]`` values :math:`\log p_\theta(x_i)` (the
+    samples are fixed inside the function); the result is the Jacobian
+    :math:`\partial \log p_\theta(x_i) / \partial\theta`, shape ``[N, *params.shape]``.
 
-    Cost: the Jacobian is ``N x P`` with ``P = params.numel()``. Forward mode (``torch.func.jvp``) needs
-    one pass over the batch per parameter, reverse mode one pass per *sample*; this function uses
-    forward mode when ``P <= N`` (the book's small categorical, Gaussian and tabular examples: a few
-    passes even for ``N = 10**5``) and ``torch.func.jacrev`` otherwise.
+    Cost: the Jacobian is ``N x P`` with ``P = params.numel()``. Forward mode
+    (``torch.func.jvp``) needs one pass over the batch per parameter, reverse mode one
+    pass per *sample*; this function uses forward mode when ``P <= N`` (the book's small
+    categorical, Gaussian and tabular examples: a few passes even for ``N = 10**5``) and
+    ``torch.func.jacrev`` otherwise.
 
     Example::
 
         >>> x = torch.tensor([0, 2])
-        >>> score_by_autodiff(lambda th: torch.log_softmax(th, -1)[x], torch.zeros(3, dtype=torch.float64))
+        >>> theta = torch.zeros(3, dtype=torch.float64)
+        >>> score_by_autodiff(lambda th: torch.log_softmax(th, -1)[x], theta)
         tensor([[ 0.6667, -0.3333, -0.3333],
                 [-0.3333, -0.3333,  0.6667]], dtype=torch.float64)
     """
@@ -174,16 +183,18 @@ def _fields(trajectories) -> tuple:
 
 
 def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = True) -> torch.Tensor:
-    r"""Log-probability of each sampled trajectory, differentiable in ``logits``, shape ``[N]``.
+    r"""Log-probability of each sampled trajectory, differentiable in ``logits``, shape
+    ``[N]``.
 
     .. math:: \log p_\theta(\tau) = \log\mu_0(s_0) + \sum_{t} \log\pi_\theta(a_t|s_t)
               + \sum_{t<T-1} \log P(s_{t+1}|s_t, a_t)
 
-    over the real steps (``mask``) of a :class:`~pglib.sampling.Trajectories` batch (or any object with
-    ``states``, ``actions`` ``[N, T]`` and an optional ``mask``). ``dynamics=False`` keeps only the
-    policy terms. The next state after the last recorded step is not part of the batch and not counted.
-    The dynamics terms do not depend on ``logits``, so both versions have the same gradient; the book
-    checks this with :func:`score_by_autodiff`.
+    over the real steps (``mask``) of a :class:`~pglib.sampling.Trajectories` batch (or
+    any object with ``states``, ``actions`` ``[N, T]`` and an optional ``mask``).
+    ``dynamics=False`` keeps only the policy terms. The next state after the last
+    recorded step is not part of the batch and not counted. The dynamics terms do not
+    depend on ``logits``, so both versions have the same gradient; the book checks this
+    with :func:`score_by_autodiff`.
 
     Example::
 
