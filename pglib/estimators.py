@@ -185,28 +185,34 @@ def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> to
 
 def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_to_go", baseline=None,
               discount_score: bool = True, action_baseline=None) -> torch.Tensor:
-    r"""REINFORCE per-trajectory gradient estimates (Williams 1992), shape ``[N, S, A]``.
+    r"""REINFORCE per-trajectory gradient estimates (Williams 1992), shape
+    ``[N, S, A]``.
 
-    .. math:: \hat g(\tau) = \sum_{t<T} m_t\, \psi_t\, \nabla_\theta\log\pi_\theta(a_t|s_t)
+    .. math:: \hat g(\tau)
+              = \sum_{t<T} m_t\, \psi_t\, \nabla_\theta\log\pi_\theta(a_t|s_t)
 
-    ========================  =======================  =====================================================
-    ``weights``               ``discount_score``       :math:`\psi_t`
-    ========================  =======================  =====================================================
-    ``"return"``              True (only)              :math:`R(\tau) - b_t`, :math:`R = \sum_k \gamma^k r_k`
-    ``"reward_to_go"``        True (default)           :math:`\gamma^t\,(G_t - b_t)`  (unbiased)
-    ``"reward_to_go"``        False                    :math:`G_t - b_t`  (biased for :math:`\gamma<1`)
-    ========================  =======================  =====================================================
+    ==================  ==================  ==========================================
+    ``weights``         ``discount_score``  :math:`\psi_t`
+    ==================  ==================  ==========================================
+    ``"return"``        True (only)         :math:`R(\tau) - b_t`,
+                                            :math:`R = \sum_k \gamma^k r_k`
+    ``"reward_to_go"``  True (default)      :math:`\gamma^t\,(G_t - b_t)`  (unbiased)
+    ``"reward_to_go"``  False               :math:`G_t - b_t`
+                                            (biased for :math:`\gamma<1`)
+    ==================  ==================  ==========================================
 
-    with :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` and :math:`b_t` from :func:`step_baseline`
-    (``baseline``: constant, ``[S]`` or ``[T, S]``; ``action_baseline``: ``[S, A]``, biased).
-    The first two rows are unbiased for :func:`pglib.exact.gradient` when ``baseline`` does not
-    depend on the action (finite horizon; for a truncated infinite horizon, up to the truncated
-    tail). Rewards to go are computed within the held ``T`` steps.
+    with :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` and :math:`b_t` from
+    :func:`step_baseline` (``baseline``: constant, ``[S]`` or ``[T, S]``;
+    ``action_baseline``: ``[S, A]``, biased). The first two rows are unbiased for
+    :func:`pglib.exact.gradient` when ``baseline`` does not depend on the action
+    (finite horizon; for a truncated infinite horizon, up to the truncated tail).
+    Rewards to go are computed within the held ``T`` steps.
 
     Example::
 
         traj = sampling.sample_trajectories(m, logits, n=10_000, seed=0)
-        g_hat = reinforce(traj, logits, m.gamma).mean(0)        # compare with exact.gradient(m, logits)
+        g_hat = reinforce(traj, logits, m.gamma).mean(0)
+        # compare with exact.gradient(m, logits)
     """
     traj, logits, gamma = _check_reinforce(traj, logits, gamma, weights, discount_score)
     G = reward_to_go(traj.masked_rewards, gamma)  # [N, T]
