@@ -2,7 +2,9 @@
 
 For each chapter notebook ``book/NN_*.ipynb``:
 
-- the last ``## `` section is ``## Exercises``, with 2 or 3 numbered exercises;
+- the last ``## `` section is ``## Exercises``, with 2 or 3 numbered exercises, followed only by
+  ``## The chapter's false-alarm budget``: one code cell that adds up the fail rates of every
+  check, the exercises' included (``claims.within_budget``), so it must come after them;
 - each exercise has one solution: a code cell tagged ``solution`` and ``hide-cell`` (rendered collapsed),
   after the heading, in order;
 - every solution has an execution count and stored outputs, and its outputs contain the claim line
@@ -23,6 +25,7 @@ import pytest
 from notebooks import CHAPTERS, output_text, source, tags
 
 EXERCISES = re.compile(r"^##\s+Exercises\s*$", re.M)
+BUDGET = re.compile(r"^##\s+The chapter's false-alarm budget\s*$", re.M)
 H2 = re.compile(r"^##\s+\S", re.M)
 ITEM = re.compile(r"^(\d+)\.\s+\S", re.M)
 CLAIM = re.compile(r"^PASS \[exercise\.([a-z0-9_]+)\.(\d+)((?:\.[a-z0-9_]+)*)\] ", re.M)
@@ -38,8 +41,16 @@ def exercises_section(nb: dict) -> tuple[int, list[dict]]:
     """(index of the markdown cell with '## Exercises', the cells after it); (-1, []) when absent."""
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "markdown" and EXERCISES.search(source(cell)):
-            return index, nb["cells"][index + 1:]
+            after = nb["cells"][index + 1:]
+            end = budget_section(nb)
+            return index, after if end < 0 else nb["cells"][index + 1:end]
     return -1, []
+
+
+def budget_section(nb: dict) -> int:
+    """Index of the markdown cell '## The chapter's false-alarm budget', or -1."""
+    return next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"
+                 and BUDGET.search(source(c))), -1)
 
 
 def solution_claims(cell: dict) -> list[tuple[str, int, str]]:
@@ -115,3 +126,17 @@ def test_chapter_words_are_distinct():
                     owner[word].append(path.stem)
     shared = {w: stems for w, stems in owner.items() if len(stems) > 1}
     assert not shared, f"exercise.<chapter> words used by more than one chapter: {shared}"
+
+
+def test_chapter_closes_with_its_budget(chapter):
+    """After the exercises, one section adds up every check's fail rate (pglib.claims.within_budget)."""
+    name, nb = chapter
+    index = budget_section(nb)
+    assert index >= 0, f"{name}: no '## The chapter's false-alarm budget' section after the exercises"
+    tail = nb["cells"][index:]
+    assert not any(H2.search(source(c)) for c in tail[1:] if c["cell_type"] == "markdown"), (
+        f"{name}: a section follows the budget section")
+    code = [c for c in tail if c["cell_type"] == "code"]
+    assert len(code) == 1 and "claims.within_budget(" in source(code[0]), (
+        f"{name}: the budget section must hold exactly one code cell calling claims.within_budget")
+    assert exercises_section(nb)[0] < index, f"{name}: the budget section comes before the exercises"
