@@ -4,7 +4,7 @@ Everything here is a deterministic function of ``(mdp, logits)`` and differentia
 ``logits``; Monte Carlo estimates elsewhere in pglib are checked against these.
 
 Notation: :math:`\pi = \mathrm{softmax}(\theta)` row-wise, :math:`P_\pi[s, s'] = \sum_a \pi(a|s) P(s'|s, a)`,
-:math:`r_\pi[s] = \sum_a \pi(a|s) R(s, a)`.
+:math:`r_\pi[s] = \sum_a \pi(a|s)\, r(s, a)`.
 
 - Infinite horizon (``mdp.horizon is None``): :math:`V = (I - \gamma P_\pi)^{-1} r_\pi`,
   :math:`Q = R + \gamma P V`, :math:`J = \mu_0^\top V`.

@@ -1,7 +1,7 @@
 """Finite Markov decision processes, small named problems, and a gymnasium view.
 
 A :class:`TabularMDP` is the problem every exact computation in pglib runs on:
-transition probabilities ``P[s, a, s']``, expected rewards ``R[s, a]``, an initial
+transition probabilities ``P[s, a, s']``, expected rewards ``r[s, a]`` (the ``rewards`` tensor), an initial
 distribution ``mu0[s]``, a discount ``gamma`` and an optional finite ``horizon``.
 
 Objective (the book's convention):

@@ -15,7 +15,7 @@ field       shape        meaning
 ==========  ===========  ====================================================================
 states      [N, T] long  :math:`s_t`; after a terminal state is entered it stays there
 actions     [N, T] long  :math:`a_t`; still drawn (valid) at masked steps, but meaningless there
-rewards     [N, T] f64   :math:`r_t = R(s_t, a_t)`; 0 at masked steps
+rewards     [N, T] f64   :math:`r_t = r(s_t, a_t)`; 0 at masked steps
 mask        [N, T] bool  True where step ``t`` is a real decision (:math:`s_t` is not terminal)
 logp        [N, T] f64   :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 where ``mask`` is False
 ==========  ===========  ====================================================================
@@ -23,7 +23,7 @@ logp        [N, T] f64   :math:`\log\pi(a_t|s_t)` under the sampling policy; 0 w
 Horizon: for a finite-horizon MDP the batch has ``T = mdp.horizon`` steps. For an infinite-horizon
 MDP a ``horizon`` must be given and is a *truncation*: the batch holds the first ``T`` steps
 only, so discounted sums computed from it miss the tail :math:`\sum_{t \ge T} \gamma^t r_t`
-(at most :math:`\gamma^T \max|R| / (1-\gamma)`).
+(at most :math:`\gamma^T \max|r| / (1-\gamma)`).
 """
 
 from __future__ import annotations
