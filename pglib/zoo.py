@@ -34,20 +34,22 @@ __all__ = ["Mistake", "MISTAKES", "problem", "problem_logits", "correct_weights"
 
 @dataclass(frozen=True)
 class Mistake:
-    """One mutant: what it changes, where it was reported, and why it is (or is not) a bug.
+    """One mutant: what it changes, where it was reported, and why it is (or is not) a
+    bug.
 
     Attributes:
         name: identifier (a key of :data:`MISTAKES`); title: a few words.
         is_bug: whether it biases the gradient estimate.
-        expect: what the checks should say: ``"unbiased"``, ``"up_to_scale"`` (unbiased up
-            to a positive scale, not unbiased), ``"biased"``, or ``"refused"`` (the check
-            refuses the loss before sampling).
+        expect: what the checks should say: ``"unbiased"``, ``"up_to_scale"``
+            (unbiased up to a positive scale, not unbiased), ``"biased"``, or
+            ``"refused"`` (the check refuses the loss before sampling).
         source: the public report, ``owner/repo#number``; url: its address.
         why: two sentences: why it is, or is not, a bug.
-        weights_of: ``weights_of(traj, gamma) -> [N, T]``, the per-step weights (estimator-type mutants),
-            or None; make_loss: ``make_loss(mdp) -> loss(traj, logits)`` for loss-type ones.
-        fixed_length: measure it on the fixed-length variant of :func:`problem` (no terminal
-            state), where the change is only a scale.
+        weights_of: ``weights_of(traj, gamma) -> [N, T]``, the per-step weights
+            (estimator-type mutants), or None; make_loss:
+            ``make_loss(mdp) -> loss(traj, logits)`` for loss-type ones.
+        fixed_length: measure it on the fixed-length variant of :func:`problem` (no
+            terminal state), where the change is only a scale.
     """
 
     name: str
@@ -63,7 +65,8 @@ class Mistake:
 
     @property
     def estimator(self) -> Callable[[TabularMDP], Callable] | None:
-        """``estimator(mdp)(traj, logits) -> [N, S, A]``, or None for loss-only mutants."""
+        """``estimator(mdp)(traj, logits) -> [N, S, A]``, or None for loss-only
+        mutants."""
         if self.weights_of is None:
             return None
         from pglib.estimators import weighted_score_sum
@@ -72,7 +75,8 @@ class Mistake:
         return lambda mdp: (lambda traj, logits: weighted_score_sum(logits, traj, w(traj, mdp.gamma)))
 
     def loss(self, mdp: TabularMDP) -> Callable:
-        """``loss(traj, logits) -> scalar``, the mutant as a surrogate loss (mean over trajectories)."""
+        """``loss(traj, logits) -> scalar``, the mutant as a surrogate loss (mean over
+        trajectories)."""
         if self.make_loss is not None:
             return self.make_loss(mdp)
         w = self.weights_of
@@ -91,7 +95,8 @@ def _log_probs(traj: Trajectories, logits) -> torch.Tensor:
 
 
 def surrogate(traj: Trajectories, logits, weights) -> torch.Tensor:
-    """``-(1/N) sum_{i,t} m_it w_it log pi(a_it|s_it)``: the loss whose gradient is the estimator's mean."""
+    """``-(1/N) sum_{i,t} m_it w_it log pi(a_it|s_it)``: the loss whose gradient is the
+    estimator's mean."""
     return -(_log_probs(traj, logits) * weights.detach()).sum() / traj.n
 
 
@@ -346,24 +351,30 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in [
 
 
 def problem(fixed_length: bool = False) -> TabularMDP:
-    """Three states and a terminal goal, three actions, gamma 0.8, horizon 4: episodes end at
-    different times (unless ``fixed_length``, where the goal is an ordinary absorbing state with
-    zero reward, so every episode has 4 decisions). Each action leads to one of two states, so
-    there are few enough trajectories to list (for exact expectations)."""
+    """Three states and a terminal goal, three actions, gamma 0.8, horizon 4: episodes
+    end at different times (unless ``fixed_length``, where the goal is an ordinary
+    absorbing state with zero reward, so every episode has 4 decisions). Each action
+    leads to one of two states, so there are few enough trajectories to list (for exact
+    expectations)."""
     P = torch.zeros(4, 3, 4, dtype=DTYPE)
-    for s, a, targets in [(0, 0, {0: 0.6, 1: 0.4}), (0, 1, {1: 0.5, 2: 0.5}), (0, 2, {2: 0.3, 3: 0.7}),
-                          (1, 0, {0: 0.5, 3: 0.5}), (1, 1, {1: 0.7, 2: 0.3}), (1, 2, {2: 0.6, 3: 0.4}),
-                          (2, 0, {1: 0.8, 3: 0.2}), (2, 1, {0: 0.4, 2: 0.6}), (2, 2, {2: 0.1, 3: 0.9})]:
+    for s, a, targets in [
+        (0, 0, {0: 0.6, 1: 0.4}), (0, 1, {1: 0.5, 2: 0.5}), (0, 2, {2: 0.3, 3: 0.7}),
+        (1, 0, {0: 0.5, 3: 0.5}), (1, 1, {1: 0.7, 2: 0.3}), (1, 2, {2: 0.6, 3: 0.4}),
+        (2, 0, {1: 0.8, 3: 0.2}), (2, 1, {0: 0.4, 2: 0.6}), (2, 2, {2: 0.1, 3: 0.9}),
+    ]:
         for s2, p in targets.items():
             P[s, a, s2] = p
     P[3, :, 3] = 1.0
-    R = torch.tensor([[0.0, 1.0, 0.5], [2.0, -0.5, 0.3], [-1.0, 1.5, 0.8], [0.0, 0.0, 0.0]], dtype=DTYPE)
+    R = torch.tensor([[0.0, 1.0, 0.5], [2.0, -0.5, 0.3], [-1.0, 1.5, 0.8],
+                      [0.0, 0.0, 0.0]], dtype=DTYPE)
     return TabularMDP(P, R, [0.6, 0.3, 0.1, 0.0], gamma=0.8, horizon=4,
                       terminal=None if fixed_length else [False, False, False, True],
-                      state_names=["s0", "s1", "s2", "goal"], action_names=["a0", "a1", "a2"])
+                      state_names=["s0", "s1", "s2", "goal"],
+                      action_names=["a0", "a1", "a2"])
 
 
 def problem_logits() -> torch.Tensor:
-    """The policy at which the zoo is checked (not uniform, so no symmetry hides a bias)."""
-    return torch.tensor([[0.3, -0.2, 0.1], [-0.4, 0.5, 0.0], [0.2, 0.0, -0.3], [0.0, 0.0, 0.0]],
-                        dtype=DTYPE)
+    """The policy at which the zoo is checked (not uniform, so no symmetry hides a
+    bias)."""
+    return torch.tensor([[0.3, -0.2, 0.1], [-0.4, 0.5, 0.0], [0.2, 0.0, -0.3],
+                         [0.0, 0.0, 0.0]], dtype=DTYPE)
