@@ -30,28 +30,29 @@ from pglib.mdp import DTYPE
 __all__ = ["optimal_constant_baseline", "optimal_linear_baseline", "time_state_features", "leave_one_out_mean", "fit_tabular_values", "values_at", "standardize"]
 
 
-def _check_rows(estimates, scores, weights) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _check_rows(estimates, scores, sample_weights) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``X [N, *P]``, ``g [N, *P]`` and row weights ``w [N]`` (non-negative; default 1/N)."""
     X = validate.floats(estimates, "estimates", min_ndim=1)
     g = validate.floats(scores, "scores", min_ndim=1)
     if X.shape != g.shape:
         raise ValueError(f"estimates and scores must have the same shape [N, ...]; got {tuple(X.shape)} and "
                          f"{tuple(g.shape)}")
-    return X, g, _row_weights(weights, X.shape[0])
+    return X, g, _row_weights(sample_weights, X.shape[0])
 
 
-def _row_weights(weights, n: int) -> torch.Tensor:
+def _row_weights(sample_weights, n: int) -> torch.Tensor:
     if n < 1:
         raise ValueError("estimates must hold at least one row (N >= 1)")
-    if weights is None:
+    if sample_weights is None:
         return torch.full((n,), 1.0 / n, dtype=DTYPE)
-    w = validate.floats(weights, "weights", shape=(n,), dims="[N]")
+    w = validate.floats(sample_weights, "sample_weights", shape=(n,), dims="[N]")
     if bool((w < 0).any()):
-        raise ValueError(f"weights must be non-negative; got minimum {w.min().item():.3g}")
+        raise ValueError(f"sample_weights must be non-negative; got minimum {w.min().item():.3g}")
     return w
 
 
-def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
+def optimal_constant_baseline(estimates, scores, sample_weights=None,
+                              weights=None) -> torch.Tensor:
     r"""The constant :math:`b` that minimizes the total variance of :math:`X - b\,g`.
 
     Let :math:`X` be a per-trajectory gradient estimate without a baseline and :math:`g`
@@ -71,15 +72,15 @@ def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
               \text{ for the total-return estimator } X = g\,R\Big)
 
     (Weaver & Tao 2001; Greensmith, Bartlett & Baxter 2004, JMLR 5). The expectations
-    are replaced by ``weights``-weighted averages over the rows: equal weights (a
+    are replaced by ``sample_weights``-weighted averages over the rows: equal weights (a
     sample: the plug-in estimate) or the trajectory probabilities of an enumeration (the
     exact value).
 
     Args:
         estimates: ``X``, shape ``[N, *P]``.
         scores: ``g``, shape ``[N, *P]`` (the same shape).
-        weights: optional ``[N]`` non-negative weights (e.g. probabilities); default
-            equal.
+        sample_weights: optional ``[N]`` non-negative weights of the rows (e.g. the
+            trajectory probabilities of an enumeration); default equal.
 
     Returns:
         a float64 scalar tensor.
@@ -91,7 +92,8 @@ def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
         >>> optimal_constant_baseline(g * r[:, None], g).item()
         0.5
     """
-    X, g, w = _check_rows(estimates, scores, weights)
+    sample_weights = validate._renamed(sample_weights, weights)  # TEMPORARY: the old name
+    X, g, w = _check_rows(estimates, scores, sample_weights)
     n = X.shape[0]
     cross = (X * g).reshape(n, -1).sum(-1)
     norm2 = (g * g).reshape(n, -1).sum(-1)
@@ -102,7 +104,7 @@ def optimal_constant_baseline(estimates, scores, weights=None) -> torch.Tensor:
     return (w * cross).sum() / denominator
 
 
-def optimal_linear_baseline(estimates, features, weights=None) -> torch.Tensor:
+def optimal_linear_baseline(estimates, features, sample_weights=None, weights=None) -> torch.Tensor:
     r"""Coefficients :math:`\beta` minimizing the total variance of :math:`X - \sum_c \beta_c \phi_c`.
 
     Each feature :math:`\phi_c` is a score-weighted sum with mean zero, e.g.
@@ -115,13 +117,13 @@ def optimal_linear_baseline(estimates, features, weights=None) -> torch.Tensor:
     .. math:: \sum_{c'} \mathbb{E}\langle\phi_c, \phi_{c'}\rangle\,\beta_{c'} = \mathbb{E}\langle X, \phi_c\rangle .
 
     With one feature :math:`\phi = g` this is :func:`optimal_constant_baseline`. Expectations are
-    ``weights``-weighted averages over rows (default equal). Coefficients of features that are zero
+    ``sample_weights``-weighted averages over rows (default equal). Coefficients of features that are zero
     on every row are set to 0 (minimum-norm solution).
 
     Args:
         estimates: ``X``, ``[N, *P]``.
         features: ``[N, C, *P]``.
-        weights: optional ``[N]``.
+        sample_weights: optional ``[N]`` non-negative row weights.
 
     Returns:
         ``[C]`` float64.
@@ -132,14 +134,15 @@ def optimal_linear_baseline(estimates, features, weights=None) -> torch.Tensor:
         raise ValueError(f"features must have shape [N, C, *P] for estimates of shape [N, *P] = {tuple(X.shape)}; "
                          f"got {tuple(F.shape)}")
     n, C = X.shape[0], F.shape[1]
-    w = _row_weights(weights, n)
+    sample_weights = validate._renamed(sample_weights, weights)  # TEMPORARY: the old name
+    w = _row_weights(sample_weights, n)
     Xf, Ff = X.reshape(n, -1), F.reshape(n, C, -1)
     gram = torch.einsum("n,ncp,ndp->cd", w, Ff, Ff)
     rhs = torch.einsum("n,ncp,np->c", w, Ff, Xf)
     return torch.linalg.pinv(gram, hermitian=True) @ rhs
 
 
-def time_state_features(logits, traj) -> torch.Tensor:
+def time_state_features(traj, logits) -> torch.Tensor:
     r"""Features :math:`\phi_{(t,s)} = m_t\,1[s_t = s]\,\nabla_\theta\log\pi_\theta(a_t|s_t)`, shape ``[N, T*S, S, A]``.
 
     ``-sum_c beta_c phi_c`` is the change that subtracting the table :math:`b_t(s) = \beta_{(t,s)}`
@@ -147,7 +150,9 @@ def time_state_features(logits, traj) -> torch.Tensor:
     :func:`optimal_linear_baseline` to find the variance-optimal time-and-state baseline.
     """
     from pglib.estimators import _check_logits, _check_traj, weighted_score_sum
+    from pglib.sampling import Trajectories
 
+    traj, logits = validate._reordered(traj, logits, lambda x: isinstance(x, Trajectories))  # TEMPORARY
     traj = _check_traj(traj)
     logits = _check_logits(logits, traj)
     S = logits.shape[0]
@@ -159,7 +164,7 @@ def time_state_features(logits, traj) -> torch.Tensor:
         for s in range(S):
             w = torch.zeros(N, T, dtype=DTYPE)
             w[:, t] = (traj.states[:, t] == s).to(DTYPE)
-            feats.append(weighted_score_sum(logits, traj, w))
+            feats.append(weighted_score_sum(traj, logits, w))
     return torch.stack(feats, 1)
 
 

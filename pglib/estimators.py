@@ -18,9 +18,9 @@ zero. :func:`weighted_score_sum` computes the sum with one scatter-add, without 
 Which :math:`\psi_t` (``R`` the discounted return :math:`\sum_k\gamma^k r_k`,
 :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` the reward-to-go, ``b`` a baseline):
 
-- :func:`reinforce` ``weights="return"``: :math:`\psi_t = R - b` (Williams 1992), unbiased for
+- :func:`reinforce` ``credit="return"``: :math:`\psi_t = R - b` (Williams 1992), unbiased for
   :math:`\nabla J`;
-- ``weights="reward_to_go"``: :math:`\psi_t = \gamma^t (G_t - b)`, unbiased for :math:`\nabla J`;
+- ``credit="reward_to_go"``: :math:`\psi_t = \gamma^t (G_t - b)`, unbiased for :math:`\nabla J`;
   with ``discount_score=False``, :math:`\psi_t = G_t - b`, which is what most code computes and is
   biased for :math:`\gamma < 1` (its expectation is :func:`pglib.exact.expected_direction`
   with ``discount_score=False``; Thomas 2014, Nota & Thomas 2020);
@@ -45,7 +45,7 @@ __all__ = [
     "importance_weighted", "expected_action_baseline", "expected_step_importance",
 ]
 
-_WEIGHTS = ("return", "reward_to_go")
+_CREDITS = ("return", "reward_to_go")
 _KINDS = ("trajectory", "per_decision", "step")
 
 
@@ -98,7 +98,7 @@ def score(logits, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def weighted_score_sum(logits, traj: Trajectories, weights) -> torch.Tensor:
+def weighted_score_sum(traj: Trajectories, logits, weights) -> torch.Tensor:
     r"""Per-trajectory :math:`\sum_t m_t\, w_t\, \nabla_\theta \log\pi(a_t|s_t)`, shape ``[N, S, A]``.
 
     The core of every estimator. With :math:`c_{n}(s,a) = \sum_t m_t w_t 1[s_t=s, a_t=a]` (one
@@ -106,18 +106,20 @@ def weighted_score_sum(logits, traj: Trajectories, weights) -> torch.Tensor:
     the sum is :math:`c_n(s,a) - c_n(s)\,\pi(a|s)`; no ``[N, T, S, A]`` tensor is built.
 
     Args:
-        logits: ``[S, A]`` softmax-policy logits at which the score is taken.
         traj: the batch (``mask`` selects the real steps).
+        logits: ``[S, A]`` softmax-policy logits at which the score is taken.
         weights: ``[N, T]`` per-step weights :math:`w_t` (values at masked steps are ignored).
 
     Example (one trajectory, one step in state 0 taking action 1, weight 2, uniform policy over 2
     actions): ``[[[-1.0, 1.0]]]``.
     """
+    traj, logits = validate._reordered(traj, logits, lambda x: isinstance(x, Trajectories))  # TEMPORARY
     traj = _check_traj(traj)
-    return _weighted_score_sum(_check_logits(logits, traj), traj, _check_weights(weights, traj))
+    logits, weights = _check_logits(logits, traj), _check_weights(weights, traj)
+    return _weighted_score_sum(traj, logits, weights)
 
 
-def _weighted_score_sum(logits: torch.Tensor, traj: Trajectories, w: torch.Tensor) -> torch.Tensor:
+def _weighted_score_sum(traj: Trajectories, logits: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     S, A = logits.shape
     N = traj.n
     pi = torch.softmax(logits, -1)
@@ -183,8 +185,9 @@ def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> to
     return b
 
 
-def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_to_go", baseline=None,
-              discount_score: bool = True, action_baseline=None) -> torch.Tensor:
+def reinforce(traj: Trajectories, logits, gamma: float, credit: str = "reward_to_go",
+              baseline=None, discount_score: bool = True, action_baseline=None,
+              weights=None) -> torch.Tensor:
     r"""REINFORCE per-trajectory gradient estimates (Williams 1992), shape
     ``[N, S, A]``.
 
@@ -192,7 +195,7 @@ def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_t
               = \sum_{t<T} m_t\, \psi_t\, \nabla_\theta\log\pi_\theta(a_t|s_t)
 
     ==================  ==================  ==========================================
-    ``weights``         ``discount_score``  :math:`\psi_t`
+    ``credit``          ``discount_score``  :math:`\psi_t`
     ==================  ==================  ==========================================
     ``"return"``        True (only)         :math:`R(\tau) - b_t`,
                                             :math:`R = \sum_k \gamma^k r_k`
@@ -201,7 +204,11 @@ def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_t
                                             (biased for :math:`\gamma<1`)
     ==================  ==================  ==========================================
 
-    with :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` and :math:`b_t` from
+    ``credit`` names the rewards that the score of step ``t`` is credited with:
+    ``"return"``, all of them (the whole discounted return); ``"reward_to_go"``, only
+    those from step ``t`` on (the rewards before an action do not depend on it). It
+    fixes :math:`\psi_t` up to the baseline, with
+    :math:`G_t = \sum_{k\ge t}\gamma^{k-t} r_k` and :math:`b_t` from
     :func:`step_baseline` (``baseline``: constant, ``[S]`` or ``[T, S]``;
     ``action_baseline``: ``[S, A]``, biased). The first two rows are unbiased for
     :func:`pglib.exact.gradient` when ``baseline`` does not depend on the action
@@ -214,26 +221,27 @@ def reinforce(traj: Trajectories, logits, gamma: float, weights: str = "reward_t
         g_hat = reinforce(traj, logits, m.gamma).mean(0)
         # compare with exact.gradient(m, logits)
     """
-    traj, logits, gamma = _check_reinforce(traj, logits, gamma, weights, discount_score)
+    credit = validate._renamed(credit, weights)  # TEMPORARY: weights= is the old name of credit
+    traj, logits, gamma = _check_reinforce(traj, logits, gamma, credit, discount_score)
     G = reward_to_go(traj.masked_rewards, gamma)  # [N, T]
-    if weights == "return":
+    if credit == "return":
         psi = G[:, :1].expand(-1, traj.horizon)
     else:
         psi = G
     if baseline is not None or action_baseline is not None:
         psi = psi - step_baseline(traj, baseline, action_baseline)
-    if weights == "reward_to_go" and discount_score:
+    if credit == "reward_to_go" and discount_score:
         psi = psi * _discounts(traj.horizon, gamma)
-    return _weighted_score_sum(logits, traj, psi)
+    return _weighted_score_sum(traj, logits, psi)
 
 
-def _check_reinforce(traj, logits, gamma, weights, discount_score) -> tuple[Trajectories, torch.Tensor, float]:
+def _check_reinforce(traj, logits, gamma, credit, discount_score) -> tuple[Trajectories, torch.Tensor, float]:
     traj = _check_traj(traj)
     gamma = validate.gamma(gamma)
-    validate.one_of(weights, "weights", _WEIGHTS)
+    validate.one_of(credit, "credit", _CREDITS)
     validate.flag(discount_score, "discount_score")
-    if weights == "return" and not discount_score:
-        raise ValueError("discount_score=False applies to weights='reward_to_go' only: the total return "
+    if credit == "return" and not discount_score:
+        raise ValueError("discount_score=False applies to credit='reward_to_go' only: the total return "
                          "R = sum_k gamma^k r_k already carries the discount of every reward")
     return traj, _check_logits(logits, traj), gamma
 
@@ -253,7 +261,7 @@ def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
     gamma = validate.gamma(gamma)
     disc_r = traj.masked_rewards * _discounts(traj.horizon, gamma)
     past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards before t
-    return _weighted_score_sum(logits, traj, past)
+    return _weighted_score_sum(traj, logits, past)
 
 
 def _discounts(T: int, gamma: float) -> torch.Tensor:
@@ -298,10 +306,10 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
         c = importance.per_decision_ratios(traj, target_logits, behaviour_logits)
         x = disc * c * r  # gamma^k r_k prod_{j<=k} rho_j
         psi = x.flip(1).cumsum(1).flip(1)  # sum over k >= t
-        return _weighted_score_sum(theta, traj, psi)
+        return _weighted_score_sum(traj, theta, psi)
     rho = importance.step_ratios(traj, target_logits, behaviour_logits)
     psi = rho * disc * reward_to_go(r, gamma)
-    return _weighted_score_sum(theta, traj, psi)
+    return _weighted_score_sum(traj, theta, psi)
 
 
 # ----------------------------------------------------------------------------- exact expectations

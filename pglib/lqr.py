@@ -36,7 +36,7 @@ from pglib.returns import reward_to_go
 __all__ = ["LQR", "double_integrator", "objective", "exact_gradient", "sample", "reinforce_gradients"]
 
 _f64 = torch.float64
-_WEIGHTINGS = ("return", "reward_to_go", "next_reward_to_go")
+_CREDITS = ("return", "reward_to_go", "next_reward_to_go")
 
 
 def _square(name: str, x: torch.Tensor, size: int, B: torch.Tensor) -> None:
@@ -180,22 +180,25 @@ def sample(lqr: LQR, K, sigma: float, n: int, generator: torch.Generator | int) 
 
 def reinforce_gradients(lqr: LQR, K, sigma: float, n: int,
                         generator: torch.Generator | int,
-                        weighting: str = "reward_to_go") -> torch.Tensor:
+                        credit: str = "reward_to_go", weighting=None) -> torch.Tensor:
     r"""Per-trajectory REINFORCE estimates of :math:`\nabla_K J`, ``[N, m, n]``:
     :math:`\hat g_i = \sum_t \frac{\varepsilon_{i,t}\,x_{i,t}^\top}{\sigma}\,w_{i,t}`.
 
-    ``weighting``: ``"return"`` (:math:`w_t = \sum_k r_k`, unbiased), ``"reward_to_go"``
-    (:math:`w_t = \sum_{k\ge t} r_k`, unbiased) or ``"next_reward_to_go"``
-    (:math:`w_t = \sum_{k>t} r_k`: drops the immediate reward, which depends on :math:`u_t`
-    through :math:`u_t^\top R u_t` -- a deliberately biased negative control).
+    ``credit`` (which rewards step ``t`` is credited with, as in
+    :func:`pglib.estimators.reinforce`): ``"return"`` (:math:`w_t = \sum_k r_k`,
+    unbiased), ``"reward_to_go"`` (:math:`w_t = \sum_{k\ge t} r_k`, unbiased) or
+    ``"next_reward_to_go"`` (:math:`w_t = \sum_{k>t} r_k`: drops the immediate reward,
+    which depends on :math:`u_t` through :math:`u_t^\top R u_t` -- a deliberately biased
+    negative control).
     """
     K, sigma = _check_lqr(lqr, K, sigma)
-    validate.one_of(weighting, "weighting", _WEIGHTINGS)
+    credit = validate._renamed(credit, weighting)  # TEMPORARY: the old name of credit
+    validate.one_of(credit, "credit", _CREDITS)
     traj = sample(lqr, K, sigma, n, generator)
     r = traj["rewards"]
-    if weighting == "return":
+    if credit == "return":
         w = r.sum(-1, keepdim=True).expand_as(r)
-    elif weighting == "reward_to_go":
+    elif credit == "reward_to_go":
         w = reward_to_go(r, 1.0)
     else:  # "next_reward_to_go"
         w = reward_to_go(r, 1.0) - r

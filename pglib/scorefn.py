@@ -182,7 +182,8 @@ def _fields(trajectories) -> tuple:
     return trajectories.states, trajectories.actions, getattr(trajectories, "mask", None)
 
 
-def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = True) -> torch.Tensor:
+def trajectory_log_prob(mdp: TabularMDP, trajectories, logits,
+                        dynamics: bool = True) -> torch.Tensor:
     r"""Log-probability of each sampled trajectory, differentiable in ``logits``, shape
     ``[N]``.
 
@@ -199,8 +200,11 @@ def trajectory_log_prob(mdp: TabularMDP, logits, trajectories, dynamics: bool = 
     Example::
 
         >>> traj = sampling.sample_trajectories(m, logits, n=100, seed=0)
-        >>> scores = score_by_autodiff(lambda th: trajectory_log_prob(m, th, traj), logits)  # [100, S, A]
+        >>> log_p = lambda th: trajectory_log_prob(m, traj, th)
+        >>> scores = score_by_autodiff(log_p, logits)  # [100, S, A]
     """
+    trajectories, logits = validate._reordered(trajectories, logits,
+                                               lambda x: hasattr(x, "states"))  # TEMPORARY
     states, actions, mask = _check_batch(mdp, *_fields(trajectories))
     logits = validate.mdp_logits(mdp, logits)
     dynamics = validate.flag(dynamics, "dynamics")

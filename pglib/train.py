@@ -2,7 +2,7 @@ r"""REINFORCE / vanilla policy gradient on gymnasium tasks, one config, one loop
 
 Each iteration: run the current policy for whole episodes in ``num_envs`` environments
 (:meth:`pglib.rollout.VectorCollector.episodes`), weight every log-probability by an
-advantage estimate (:func:`weights`), take one gradient step on
+advantage estimate (:func:`step_weights`), take one gradient step on
 :func:`pglib.losses.surrogate_loss` averaged over the :math:`N` trajectories,
 
 .. math:: \mathcal L(\theta) = -\frac1N\sum_{i=1}^{N}\sum_t
@@ -156,7 +156,7 @@ class History:
         return self.solved_at_step is not None
 
 
-def weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
+def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
     r"""Advantages :math:`\gamma^t\hat A_{i,t}` ``[N, T]`` (0 where ``batch.mask`` is
     False) and the value targets :math:`G_{i,t}` ``[N, T]`` (None without a critic).
 
@@ -196,6 +196,9 @@ def weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
         adv = (adv - adv[m].mean()) / (adv[m].std(ddof=1) + 1e-8)
     adv = torch.as_tensor(np.where(m, adv, 0.0))
     return adv, (torch.as_tensor(np.where(m, G, 0.0)) if value is not None else None)
+
+
+weights = step_weights  # TEMPORARY: the old name, until chapter 9 uses step_weights
 
 
 def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
@@ -257,7 +260,7 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
             batch = collector.episodes(policy.sampler(),
                                        steps_per_env=cfg.steps_per_env)
             # 2. weigh every action
-            adv, targets = weights(batch, cfg, value)
+            adv, targets = step_weights(batch, cfg, value)
             # 3. step on the surrogate loss, averaged over trajectories ([N, T] arrays)
             m = torch.as_tensor(batch.mask, device=device)
             obs = torch.as_tensor(batch.obs[batch.mask], device=device)

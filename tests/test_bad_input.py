@@ -174,7 +174,7 @@ class Spec:
             p = None
         if p is not None and p.default is not inspect.Parameter.empty:
             return p.default is None
-        return arg in ("horizon", "seed", "mask", "params", "weights") or arg in self.nullable
+        return arg in ("horizon", "seed", "mask", "params", "sample_weights") or arg in self.nullable
 
 
 def _T(spec_name, fn, args, bad, **kw):
@@ -263,13 +263,13 @@ SPECS: list[Spec] = [
             gamma="gamma", lam="gamma", mask="mask")),
     # baselines
     _T("baselines.optimal_constant_baseline", baselines.optimal_constant_baseline,
-       lambda w: dict(estimates=w.est, scores=w.scores, weights=torch.full((w.N,), 1.0 / w.N)),
-       dict(estimates="tensor", scores="tensor", weights="tensor")),
+       lambda w: dict(estimates=w.est, scores=w.scores, sample_weights=torch.full((w.N,), 1.0 / w.N)),
+       dict(estimates="tensor", scores="tensor", sample_weights="tensor")),
     _T("baselines.optimal_linear_baseline", baselines.optimal_linear_baseline,
        lambda w: dict(estimates=w.est, features=torch.stack([w.scores, w.scores * 2], 1)),
-       dict(estimates="tensor", features="tensor", weights="tensor")),
+       dict(estimates="tensor", features="tensor", sample_weights="tensor")),
     _T("baselines.time_state_features", baselines.time_state_features,
-       lambda w: dict(logits=w.logits, traj=w.traj), dict(logits="tensor", traj="object")),
+       lambda w: dict(traj=w.traj, logits=w.logits), dict(traj="object", logits="tensor")),
     _T("baselines.leave_one_out_mean", baselines.leave_one_out_mean, lambda w: dict(values=w.values, dim=0),
        dict(values="tensor_any", dim="dim")),
     _T("baselines.fit_tabular_values", baselines.fit_tabular_values,
@@ -290,21 +290,21 @@ SPECS: list[Spec] = [
     _T("scorefn.score_by_autodiff", scorefn.score_by_autodiff,
        lambda w: dict(log_prob=_log_prob_of(w), params=w.logits[0].clone()), dict(params="tensor_free", log_prob="object")),
     _T("scorefn.trajectory_log_prob", scorefn.trajectory_log_prob,
-       lambda w: dict(mdp=w.m, logits=w.logits, trajectories=w.traj),
-       dict(mdp="object", logits="tensor", trajectories="object", dynamics="flag")),
+       lambda w: dict(mdp=w.m, trajectories=w.traj, logits=w.logits),
+       dict(mdp="object", trajectories="object", logits="tensor", dynamics="flag")),
     # estimators
     _T("estimators.score", estimators.score,
        lambda w: dict(logits=w.logits, states=w.traj.states, actions=w.traj.actions),
        dict(logits="tensor_any", states="int_tensor", actions="int_tensor")),
     _T("estimators.weighted_score_sum", estimators.weighted_score_sum,
-       lambda w: dict(logits=w.logits, traj=w.traj, weights=w.values),
-       dict(logits="tensor", traj="object", weights="tensor")),
+       lambda w: dict(traj=w.traj, logits=w.logits, weights=w.values),
+       dict(traj="object", logits="tensor", weights="tensor")),
     _T("estimators.step_baseline", estimators.step_baseline,
        lambda w: dict(traj=w.traj, baseline=w.V, action_baseline=w.logits),
        dict(traj="object", baseline="tensor_free", action_baseline="tensor")),
     _T("estimators.reinforce", estimators.reinforce,
        lambda w: dict(traj=w.traj, logits=w.behaviour, gamma=0.9, baseline=w.V[:, :]),
-       dict(traj="object", logits="tensor", gamma="gamma", weights="choice", baseline="tensor_free",
+       dict(traj="object", logits="tensor", gamma="gamma", credit="choice", baseline="tensor_free",
             discount_score="flag", action_baseline="tensor")),
     _T("estimators.past_reward_terms", estimators.past_reward_terms,
        lambda w: dict(traj=w.traj, logits=w.behaviour, gamma=0.9),
@@ -408,7 +408,7 @@ SPECS: list[Spec] = [
        dict(lqr="object", K="tensor", sigma="nonneg", n="count", generator="seed"), seeded=True),
     _T("lqr.reinforce_gradients", lqr.reinforce_gradients,
        lambda w: dict(lqr=w.lqr, K=w.K, sigma=0.5, n=w.N, generator=w.seed),
-       dict(K="tensor", sigma="nonneg", n="count", generator="seed", weighting="choice"), seeded=True),
+       dict(K="tensor", sigma="nonneg", n="count", generator="seed", credit="choice"), seeded=True),
     # device, plotting, display
     _T("device.resolve_device", device.resolve_device, lambda w: dict(device="cpu"), dict(device="object")),
     _T("plotting.running_return", plotting.running_return,
@@ -475,7 +475,7 @@ def test_bad_input_is_refused_naming_the_argument(spec, world, data):
     arg = data.draw(st.sampled_from(sorted(spec.bad)), label="argument")
     valid = kwargs.get(arg)
     if valid is None and spec.bad[arg] in ("tensor", "int_tensor", "mask"):
-        valid = {"baseline": world.values, "weights": torch.ones(world.N), "action_baseline": world.logits,
+        valid = {"baseline": world.values, "sample_weights": torch.ones(world.N), "action_baseline": world.logits,
                  "mask": world.mask}.get(arg, world.values)
     cls, bad = _bad_value(spec, arg, valid, data.draw)
     assume(not (bad is None and spec.optional(arg)))

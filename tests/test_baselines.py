@@ -27,7 +27,7 @@ def test_optimal_constant_weights_are_probabilities():
     p = torch.from_numpy(rng.dirichlet(np.ones(6)))
     num = sum(p[i] * float(X[i] @ g[i]) for i in range(6))
     den = sum(p[i] * float(g[i] @ g[i]) for i in range(6))
-    assert baselines.optimal_constant_baseline(X, g, weights=p).item() == pytest.approx(float(num / den), rel=1e-12)
+    assert baselines.optimal_constant_baseline(X, g, sample_weights=p).item() == pytest.approx(float(num / den), rel=1e-12)
 
 
 def test_optimal_constant_total_return_form():
@@ -42,8 +42,8 @@ def test_optimal_constant_total_return_form():
 def test_optimal_constant_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         baselines.optimal_constant_baseline(torch.zeros(3, 2), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match="weights"):
-        baselines.optimal_constant_baseline(torch.zeros(3, 2), torch.ones(3, 2), weights=torch.ones(2))
+    with pytest.raises(ValueError, match="sample_weights"):
+        baselines.optimal_constant_baseline(torch.zeros(3, 2), torch.ones(3, 2), sample_weights=torch.ones(2))
     with pytest.raises(ValueError, match="undefined"):
         baselines.optimal_constant_baseline(torch.zeros(3, 2), torch.zeros(3, 2))
 
@@ -134,15 +134,15 @@ def test_optimal_linear_baseline_matches_lstsq_and_constant():
     X = torch.from_numpy(rng.normal(size=(N, P)) + 2)
     F = torch.from_numpy(rng.normal(size=(N, C, P)))
     p = torch.from_numpy(rng.dirichlet(np.ones(N)))
-    beta = baselines.optimal_linear_baseline(X, F, weights=p)
+    beta = baselines.optimal_linear_baseline(X, F, sample_weights=p)
     # independent: weighted least squares of the stacked coordinates, by numpy
     sw = np.sqrt(p.numpy())[:, None]
     A = (F.numpy().transpose(0, 2, 1) * sw[:, :, None]).reshape(N * P, C)
     y = (X.numpy() * sw).reshape(N * P)
     want, *_ = np.linalg.lstsq(A, y, rcond=None)
     assert np.allclose(beta.numpy(), want)
-    one = baselines.optimal_linear_baseline(X, F[:, :1], weights=p)
-    assert one.item() == pytest.approx(baselines.optimal_constant_baseline(X, F[:, 0], weights=p).item(), rel=1e-10)
+    one = baselines.optimal_linear_baseline(X, F[:, :1], sample_weights=p)
+    assert one.item() == pytest.approx(baselines.optimal_constant_baseline(X, F[:, 0], sample_weights=p).item(), rel=1e-10)
     with pytest.raises(ValueError, match="features"):
         baselines.optimal_linear_baseline(X, F[:, :, :2])
 
@@ -153,7 +153,7 @@ def test_time_state_features_sum_to_score_sum():
     m = mdp.random_mdp(3, 2, seed=0, gamma=1.0, horizon=4)
     logits = torch.from_numpy(rng.normal(size=(3, 2)))
     traj = sampling.sample_trajectories(m, logits, 50, seed=0)
-    F = baselines.time_state_features(logits, traj)
+    F = baselines.time_state_features(traj, logits)
     table = torch.from_numpy(rng.normal(size=(4, 3)))
     # subtracting the table from G_t changes the estimate by -sum_c table_c phi_c
     with_b = estimators.reinforce(traj, logits, 1.0, baseline=table)

@@ -113,14 +113,14 @@ def test_power_formula_predicts_the_rejection_rate_of_a_near_null_shift():
     grad = exact.gradient(m, logits)
     n, alpha, seeds = 2000, 0.01, 300
     reference = stats.unbiasedness_test(
-        estimators.reinforce(sample_trajectories(m, logits, n=20 * n, seed=999), logits, 1.0, weights="return"),
+        estimators.reinforce(sample_trajectories(m, logits, n=20 * n, seed=999), logits, 1.0, credit="return"),
         grad, alpha)
     # the detectable bias at n samples: the reference was built from 20n samples, so scale by sqrt(20)
     size = reference.detectable_bias(grad, 0.8) * math.sqrt(20)
     shift = size * grad / grad.norm()
     hits = 0
     for seed in range(seeds):
-        x = estimators.reinforce(sample_trajectories(m, logits, n=n, seed=seed), logits, 1.0, weights="return")
+        x = estimators.reinforce(sample_trajectories(m, logits, n=n, seed=seed), logits, 1.0, credit="return")
         hits += stats.unbiasedness_test(x, grad + shift, alpha).reject  # the estimator is off by -shift
     low, high = stats.binomial_interval(hits, seeds, 0.99)
     print(f"\nrejections at the 80%-detectable shift: {hits}/{seeds}, 99% interval [{low:.3f}, {high:.3f}]")

@@ -120,7 +120,7 @@ def _stale_logits():
     grad = exact.gradient(m, logits)
     stale_logits = logits - 0.0125 * grad
     stale = estimators.reinforce(everything.trajectories, stale_logits, m.gamma,
-                                 weights="return")                  # [1024, S, A]
+                                 credit="return")                   # [1024, S, A]
     mean = everything.expectation(stale)
     cov = _exact_cov(everything.prob, stale, mean)
     return everything.prob, stale, grad, cov, mean - grad

@@ -90,7 +90,7 @@ def _ch04_wrong_gamma(n, first_seed, gamma_t=0.47):
     def estimate(b):
         G = reward_to_go(b.rewards, hall.gamma)
         weights = G * gamma_t ** torch.arange(G.shape[-1])
-        return estimators.weighted_score_sum(uniform, b, weights)
+        return estimators.weighted_score_sum(b, uniform, weights)
 
     return _power_and_rate(hall, uniform, estimate, exact.gradient(hall, uniform), n,
                            first_seed, ALPHA_CH04)
@@ -111,7 +111,7 @@ def _ch05_value_rescaled(n, first_seed, scale=1.06):
 def _loo_batches(m, logits, n_batches, seed, B=4):
     batch = sampling.sample_trajectories(m, logits, n_batches * B, seed=seed)
     T = m.horizon
-    g = estimators.weighted_score_sum(logits, batch, torch.ones(n_batches * B, T))
+    g = estimators.weighted_score_sum(batch, logits, torch.ones(n_batches * B, T))
     g = g.reshape(n_batches, B, *logits.shape)
     R = batch.rewards.sum(-1).reshape(n_batches, B)
     return (g * (R - baselines.leave_one_out_mean(R, dim=1))[..., None, None]).mean(1)
@@ -168,15 +168,15 @@ def test_equal_variance_pair_passes_smaller_variance_only_at_its_rate(n=5_000):
     T = m.horizon
     X_E = estimators.reinforce(enum.trajectories, logits, 1.0)
     ones = torch.ones(len(enum), T)
-    g_E = estimators.weighted_score_sum(logits, enum.trajectories, ones)
-    b_star = baselines.optimal_constant_baseline(X_E, g_E, weights=enum.prob).item()
+    g_E = estimators.weighted_score_sum(enum.trajectories, logits, ones)
+    b_star = baselines.optimal_constant_baseline(X_E, g_E, sample_weights=enum.prob).item()
     low_E, high_E = X_E - (b_star - 1.0) * g_E, X_E - (b_star + 1.0) * g_E
     assert abs(enum.total_variance(low_E) / enum.total_variance(high_E) - 1) < 1e-12
     passes = 0
     for s in range(250_000, 250_000 + SEEDS):
         batch = sampling.sample_trajectories(m, logits, n, seed=s)
         X = estimators.reinforce(batch, logits, 1.0)
-        g = estimators.weighted_score_sum(logits, batch, torch.ones(n, T))
+        g = estimators.weighted_score_sum(batch, logits, torch.ones(n, T))
         try:
             claims.smaller_variance("test.equal_pair", X - (b_star - 1.0) * g,
                                     X - (b_star + 1.0) * g, exact_ratio=1.0 - 1e-12)

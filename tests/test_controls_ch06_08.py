@@ -160,7 +160,7 @@ def _ch07_small_penalty(n: int, first_seed: int, beta: float = 0.03):
     def estimate(batch):
         rho = importance.step_ratios(batch, theta, old)
         A_hat = A_old[torch.arange(T), batch.states, batch.actions]
-        return estimators.weighted_score_sum(theta, batch, rho * A_hat - beta * (rho - 1.0))
+        return estimators.weighted_score_sum(batch, theta, rho * A_hat - beta * (rho - 1.0))
 
     unpenalized = offpolicy.surrogate_gradient(m, theta, old)
     shift = (offpolicy.surrogate_gradient(m, theta, old, beta=beta) - unpenalized).reshape(-1)

@@ -128,7 +128,7 @@ def test_score_and_weighted_score_sum():
         for t in range(traj.horizon):
             torch.testing.assert_close(dense[n, t], autograd_score(LOGITS, int(traj.states[n, t]), int(traj.actions[n, t])))
     w = torch.randn(traj.n, traj.horizon, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(estimators.weighted_score_sum(LOGITS, traj, w),
+    torch.testing.assert_close(estimators.weighted_score_sum(traj, LOGITS, w),
                                (dense * (w * traj.mask)[..., None, None]).sum(1))
     assert estimators.score(torch.zeros(1, 2), [0], [1]).tolist() == [[[-0.5, 0.5]]]
 
@@ -223,7 +223,7 @@ def test_off_policy_estimators(name):
 
 @pytest.mark.parametrize("call, match", [
     (lambda t: estimators.reinforce(t, LOGITS, 1.5), "gamma"),
-    (lambda t: estimators.reinforce(t, LOGITS, 0.9, weights="advantage"), "weights must be one of"),
+    (lambda t: estimators.reinforce(t, LOGITS, 0.9, credit="advantage"), "credit must be one of"),
     (lambda t: estimators.reinforce(t, LOGITS, 0.9, "return", discount_score=False), "discount_score=False"),
     (lambda t: estimators.reinforce(t, LOGITS, 0.9, discount_score=1), "discount_score"),
     (lambda t: estimators.reinforce(t, LOGITS, 0.9, baseline=torch.zeros(3, 2)), r"\[T, S\]"),
@@ -234,7 +234,7 @@ def test_off_policy_estimators(name):
     (lambda t: estimators.reinforce(t, torch.zeros(2, 2), 0.9), "traj.states must lie"),
     (lambda t: estimators.reinforce(t, torch.zeros(3), 0.9), "logits must have shape"),
     (lambda t: estimators.reinforce("batch", LOGITS, 0.9), "traj must be"),
-    (lambda t: estimators.weighted_score_sum(LOGITS, t, torch.zeros(4, 4)), r"weights must have shape \[N, T\]"),
+    (lambda t: estimators.weighted_score_sum(t, LOGITS, torch.zeros(4, 4)), r"weights must have shape \[N, T\]"),
     (lambda t: estimators.importance_weighted(t, LOGITS, LOGITS, 0.9, kind="pd"), "kind must be one of"),
     (lambda t: estimators.importance_weighted(t, LOGITS, torch.zeros(2, 2), 0.9), "same shape"),
 ])

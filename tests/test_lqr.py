@@ -43,10 +43,10 @@ def test_sample_shapes_and_score_identity():
     torch.testing.assert_close(traj["actions"], traj["states"] @ K0.T + 0.3 * traj["noises"])
 
 
-@pytest.mark.parametrize("weighting", ["return", "reward_to_go"])
-def test_reinforce_estimates_are_unbiased(weighting):
+@pytest.mark.parametrize("credit", ["return", "reward_to_go"])
+def test_reinforce_estimates_are_unbiased(credit):
     p = lqr.double_integrator(horizon=6)
-    g = lqr.reinforce_gradients(p, K0, 0.5, 40_000, 3, weighting)
+    g = lqr.reinforce_gradients(p, K0, 0.5, 40_000, 3, credit)
     assert g.shape == (40_000, 1, 2)
     z = (g.mean(0) - lqr.exact_gradient(p, K0, 0.5)) / (g.std(0) / np.sqrt(len(g)))
     assert z.abs().max() < 4.0, z
@@ -65,7 +65,7 @@ def test_bad_inputs():
         lqr.objective(p, torch.zeros(2, 2), 0.5)
     with pytest.raises(ValueError, match="sigma"):
         lqr.objective(p, K0, 0.0)
-    with pytest.raises(ValueError, match="weighting"):
+    with pytest.raises(ValueError, match="credit"):
         lqr.reinforce_gradients(p, K0, 0.5, 10, 0, "full")
     with pytest.raises(ValueError, match="A"):
         lqr.LQR(A=torch.eye(3), B=torch.ones(2, 1), Q=torch.eye(2), R=torch.eye(1), initial_cov=torch.eye(2), horizon=3)

@@ -95,10 +95,10 @@ def test_trajectory_log_prob_matches_loop_and_policy_only_gradient(problem):
          "chain": mdp.chain(4, horizon=5)}[problem]
     logits = torch.from_numpy(np.random.default_rng(3).normal(size=(m.n_states, m.n_actions)))
     tr = sampling.sample_trajectories(m, logits, n=50, seed=0)
-    lp = scorefn.trajectory_log_prob(m, logits, tr)
+    lp = scorefn.trajectory_log_prob(m, tr, logits)
     assert torch.allclose(lp, _loop_log_prob(m, logits, tr.states, tr.actions, tr.mask), atol=1e-12)
     # policy-only part equals the sampler's own per-step log-probabilities
-    assert torch.allclose(scorefn.trajectory_log_prob(m, logits, tr, dynamics=False), tr.logp.sum(-1), atol=1e-12)
+    assert torch.allclose(scorefn.trajectory_log_prob(m, tr, logits, dynamics=False), tr.logp.sum(-1), atol=1e-12)
 
 
 @pytest.mark.parametrize("problem", ["random", "corridor"])
@@ -106,10 +106,10 @@ def test_autodiff_trajectory_score_matches_finite_differences(problem):
     m = mdp.random_mdp(3, 2, seed=5, gamma=1.0, horizon=4) if problem == "random" else mdp.short_corridor(horizon=6)
     logits = torch.from_numpy(np.random.default_rng(4).normal(size=(m.n_states, m.n_actions)))
     tr = sampling.sample_trajectories(m, logits, n=6, seed=1)
-    auto = scorefn.score_by_autodiff(lambda th: scorefn.trajectory_log_prob(m, th, tr), logits)
+    auto = scorefn.score_by_autodiff(lambda th: scorefn.trajectory_log_prob(m, tr, th), logits)
     for n in range(tr.n):
         one = tr[n]
-        fd = central_differences(lambda th: scorefn.trajectory_log_prob(m, th, one).item(), logits)
+        fd = central_differences(lambda th: scorefn.trajectory_log_prob(m, one, th).item(), logits)
         assert torch.allclose(auto[n], fd, atol=1e-7)
 
 
@@ -117,7 +117,7 @@ def test_trajectory_score_has_zero_mean_by_enumeration():
     m = mdp.random_mdp(3, 2, seed=7, gamma=1.0, horizon=3)
     logits = torch.from_numpy(np.random.default_rng(7).normal(size=(3, 2)))
     e = all_trajectories(m, logits)
-    scores = scorefn.score_by_autodiff(lambda th: scorefn.trajectory_log_prob(m, th, e), logits)
+    scores = scorefn.score_by_autodiff(lambda th: scorefn.trajectory_log_prob(m, e, th), logits)
     assert torch.allclose(e.expectation(scores), torch.zeros(3, 2), atol=1e-14)
 
 
@@ -137,7 +137,8 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
     m = mdp.chain(3, horizon=4)
     tr = sampling.sample_trajectories(m, torch.zeros(3, 2), n=2, seed=0)
     with pytest.raises(ValueError, match="logits"):
-        scorefn.trajectory_log_prob(m, torch.zeros(2, 2), tr)
+        scorefn.trajectory_log_prob(m, tr, torch.zeros(2, 2))
 
     with pytest.raises(ValueError, match="states"):
-        scorefn.trajectory_log_prob(m, torch.zeros(3, 2), type("B", (), {"states": tr.states[:, :3], "actions": tr.actions})())
+        short = type("B", (), {"states": tr.states[:, :3], "actions": tr.actions})()
+        scorefn.trajectory_log_prob(m, short, torch.zeros(3, 2))

@@ -13,7 +13,7 @@ import pglib.rollout
 from pglib.losses import surrogate_loss
 from pglib.returns import reward_to_go
 from pglib.rollout import VectorCollector, evaluate, make_vec_env
-from pglib.train import Config, actor, train, weights
+from pglib.train import Config, actor, step_weights, train
 
 
 class _Endless(gym.Env):
@@ -67,18 +67,18 @@ def real(x, batch):
     return np.asarray(x)[batch.mask]
 
 
-def test_weights_keep_the_discount_of_the_objective(batch):
+def test_step_weights_keep_the_discount_of_the_objective(batch):
     cfg = Config(reward_to_go=False, baseline="none", normalize_advantages=False, gamma=0.9)
-    adv, targets = weights(batch, cfg, None)
+    adv, targets = step_weights(batch, cfg, None)
     assert targets is None and adv.shape == batch.mask.shape and (adv.numpy()[~batch.mask] == 0).all()
     rows = [batch.rewards[n, batch.mask[n]] for n in range(5)]
     want = np.concatenate([np.full(len(r), reward_to_go(r, 0.9)[0]) for r in rows])  # G_0 at every step
     np.testing.assert_allclose(real(adv, batch), want, atol=1e-12)
-    adv, _ = weights(batch, dataclasses.replace(cfg, reward_to_go=True), None)
+    adv, _ = step_weights(batch, dataclasses.replace(cfg, reward_to_go=True), None)
     want = np.concatenate([0.9 ** np.arange(len(r)) * reward_to_go(r, 0.9) for r in rows])  # gamma^t G_t
     np.testing.assert_allclose(real(adv, batch), want, atol=1e-12)
     cfg = dataclasses.replace(cfg, reward_to_go=True, gamma=1.0, baseline="constant", normalize_advantages=True)
-    adv = real(weights(batch, cfg, None)[0], batch)
+    adv = real(step_weights(batch, cfg, None)[0], batch)
     np.testing.assert_allclose([adv.mean(), adv.std(ddof=1)], [0.0, 1.0], atol=1e-9)
 
 
@@ -87,23 +87,23 @@ class Constant(torch.nn.Module):  # V(s) = 2 everywhere
         return torch.full(np.asarray(obs).shape[:-1], 2.0)
 
 
-def test_weights_learned_baseline_and_bootstrapping_only_when_asked(batch):
+def test_step_weights_learned_baseline_and_bootstrapping_only_when_asked(batch):
     cfg = Config(baseline="value", normalize_advantages=False, gamma=0.9)
-    adv, targets = weights(batch, cfg, Constant())
+    adv, targets = step_weights(batch, cfg, Constant())
     t = real(batch.time, batch)
     np.testing.assert_allclose(real(adv, batch), 0.9 ** t * (real(targets, batch) - 2.0), atol=1e-12)
     # every episode cut at its last step by a time limit
     cut = dataclasses.replace(batch, terminated=np.zeros_like(batch.terminated), truncated=batch.episode_end)
     last = np.cumsum(batch.mask.sum(1)) - 1
-    _, targets = weights(cut, cfg, Constant())  # the time-limited return: no bootstrap
+    _, targets = step_weights(cut, cfg, Constant())  # the time-limited return: no bootstrap
     np.testing.assert_allclose(real(targets, batch)[last], 1.0)
-    _, targets = weights(cut, dataclasses.replace(cfg, bootstrap_truncated=True), Constant())
+    _, targets = step_weights(cut, dataclasses.replace(cfg, bootstrap_truncated=True), Constant())
     np.testing.assert_allclose(real(targets, batch)[last], 1 + 0.9 * 2.0)
 
 
 def test_loss_is_the_trajectory_average_of_the_surrogate(batch):
     logp = -torch.rand(batch.mask.shape, dtype=torch.float64)
-    adv, _ = weights(batch, Config(normalize_advantages=False, baseline="none"), None)
+    adv, _ = step_weights(batch, Config(normalize_advantages=False, baseline="none"), None)
     want = -(logp * adv * torch.as_tensor(batch.mask)).sum() / batch.mask.shape[0]
     torch.testing.assert_close(surrogate_loss(logp, adv, torch.as_tensor(batch.mask)), want)
 

@@ -91,11 +91,11 @@ def hotelling_softmax(reps: int) -> dict:
         ("two_state_T5_return_n10000", two, logits2, 10_000, "return"),
         ("random5x3_T10_rtg_n10000", rnd, logits5, 10_000, "reward_to_go"),
     ]
-    for name, m, logits, n, weights in settings:
+    for name, m, logits, n, credit in settings:
         grad = exact.gradient(m, logits)
         p = [
             stats.unbiasedness_test(
-                estimators.reinforce(b, logits, m.gamma, weights=weights),
+                estimators.reinforce(b, logits, m.gamma, credit=credit),
                 grad,
                 alpha=ALPHA,
             ).p_value
@@ -107,7 +107,7 @@ def hotelling_softmax(reps: int) -> dict:
             horizon=m.horizon,
             states=m.n_states,
             actions=m.n_actions,
-            weights=weights,
+            credit=credit,
         )
     return out
 
@@ -144,7 +144,7 @@ def variance_ratio(reps: int) -> dict:
     E = everything.trajectories
     var_rtg = everything.total_variance(estimators.reinforce(E, logits, 1.0)).item()
     var_ret = everything.total_variance(
-        estimators.reinforce(E, logits, 1.0, weights="return")
+        estimators.reinforce(E, logits, 1.0, credit="return")
     ).item()
     rho = var_rtg / var_ret
     n = 10_000
@@ -153,7 +153,7 @@ def variance_ratio(reps: int) -> dict:
     for b in _batches(m, logits, n, reps, seed=17):
         r = stats.variance_ratio(
             estimators.reinforce(b, logits, 1.0),
-            estimators.reinforce(b, logits, 1.0, weights="return"),
+            estimators.reinforce(b, logits, 1.0, credit="return"),
             CONFIDENCE,
         )
         covered += r.low <= rho <= r.high
