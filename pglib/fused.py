@@ -226,7 +226,7 @@ def reinforce_estimates(mdp: TabularMDP, logits, n: int, seed=None, horizon: int
                         gamma: float | None = None, chunk_size: int = 8192) -> np.ndarray:
     r"""``n`` reward-to-go REINFORCE estimates ``[n, S, A]`` (float64 numpy), sampled and reduced in one pass each.
 
-    Same estimator as ``estimators.reinforce(traj, logits, gamma)`` (``weights="reward_to_go"``,
+    Same estimator as ``estimators.reinforce(traj, logits, gamma)`` (``credit="reward_to_go"``,
     discounted score): unbiased for :func:`pglib.exact.gradient` (finite horizon). ``gamma`` defaults
     to ``mdp.gamma``; ``horizon`` to ``mdp.horizon`` (required, as a truncation, when that is None).
     ``seed``: int, ``numpy.random.Generator`` (advanced) or None. ``chunk_size`` only bounds the

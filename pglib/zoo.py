@@ -72,7 +72,7 @@ class Mistake:
         from pglib.estimators import weighted_score_sum
 
         w = self.weights_of
-        return lambda mdp: (lambda traj, logits: weighted_score_sum(logits, traj, w(traj, mdp.gamma)))
+        return lambda mdp: (lambda traj, logits: weighted_score_sum(traj, logits, w(traj, mdp.gamma)))
 
     def loss(self, mdp: TabularMDP) -> Callable:
         """``loss(traj, logits) -> scalar``, the mutant as a surrogate loss (mean over
