@@ -101,7 +101,7 @@ def test_scaled_estimator_is_unbiased_up_to_scale_only():
 def test_batch_coupled_estimator_has_no_exact_bias():
     def batch_normalized(traj, logits):
         G = reward_to_go(traj.rewards, MDP.gamma)
-        return estimators.weighted_score_sum(logits, traj, (G - G.mean()) / (G.std() + 1e-8))
+        return estimators.weighted_score_sum(traj, logits, (G - G.mean()) / (G.std() + 1e-8))
 
     r = verify.check_estimator(batch_normalized, MDP, LOGITS, n=2_000)
     assert r.exact_bias is None and "depends on the rest of the batch" in r.note
