@@ -51,8 +51,7 @@ def _row_weights(sample_weights, n: int) -> torch.Tensor:
     return w
 
 
-def optimal_constant_baseline(estimates, scores, sample_weights=None,
-                              weights=None) -> torch.Tensor:
+def optimal_constant_baseline(estimates, scores, sample_weights=None) -> torch.Tensor:
     r"""The constant :math:`b` that minimizes the total variance of :math:`X - b\,g`.
 
     Let :math:`X` be a per-trajectory gradient estimate without a baseline and :math:`g`
@@ -92,7 +91,6 @@ def optimal_constant_baseline(estimates, scores, sample_weights=None,
         >>> optimal_constant_baseline(g * r[:, None], g).item()
         0.5
     """
-    sample_weights = validate._renamed(sample_weights, weights)  # TEMPORARY: the old name
     X, g, w = _check_rows(estimates, scores, sample_weights)
     n = X.shape[0]
     cross = (X * g).reshape(n, -1).sum(-1)
@@ -104,7 +102,7 @@ def optimal_constant_baseline(estimates, scores, sample_weights=None,
     return (w * cross).sum() / denominator
 
 
-def optimal_linear_baseline(estimates, features, sample_weights=None, weights=None) -> torch.Tensor:
+def optimal_linear_baseline(estimates, features, sample_weights=None) -> torch.Tensor:
     r"""Coefficients :math:`\beta` minimizing the total variance of :math:`X - \sum_c \beta_c \phi_c`.
 
     Each feature :math:`\phi_c` is a score-weighted sum with mean zero, e.g.
@@ -134,7 +132,6 @@ def optimal_linear_baseline(estimates, features, sample_weights=None, weights=No
         raise ValueError(f"features must have shape [N, C, *P] for estimates of shape [N, *P] = {tuple(X.shape)}; "
                          f"got {tuple(F.shape)}")
     n, C = X.shape[0], F.shape[1]
-    sample_weights = validate._renamed(sample_weights, weights)  # TEMPORARY: the old name
     w = _row_weights(sample_weights, n)
     Xf, Ff = X.reshape(n, -1), F.reshape(n, C, -1)
     gram = torch.einsum("n,ncp,ndp->cd", w, Ff, Ff)
@@ -150,9 +147,7 @@ def time_state_features(traj, logits) -> torch.Tensor:
     :func:`optimal_linear_baseline` to find the variance-optimal time-and-state baseline.
     """
     from pglib.estimators import _check_logits, _check_traj, weighted_score_sum
-    from pglib.sampling import Trajectories
 
-    traj, logits = validate._reordered(traj, logits, lambda x: isinstance(x, Trajectories))  # TEMPORARY
     traj = _check_traj(traj)
     logits = _check_logits(logits, traj)
     S = logits.shape[0]

@@ -180,7 +180,7 @@ def sample(lqr: LQR, K, sigma: float, n: int, generator: torch.Generator | int) 
 
 def reinforce_gradients(lqr: LQR, K, sigma: float, n: int,
                         generator: torch.Generator | int,
-                        credit: str = "reward_to_go", weighting=None) -> torch.Tensor:
+                        credit: str = "reward_to_go") -> torch.Tensor:
     r"""Per-trajectory REINFORCE estimates of :math:`\nabla_K J`, ``[N, m, n]``:
     :math:`\hat g_i = \sum_t \frac{\varepsilon_{i,t}\,x_{i,t}^\top}{\sigma}\,w_{i,t}`.
 
@@ -192,7 +192,6 @@ def reinforce_gradients(lqr: LQR, K, sigma: float, n: int,
     negative control).
     """
     K, sigma = _check_lqr(lqr, K, sigma)
-    credit = validate._renamed(credit, weighting)  # TEMPORARY: the old name of credit
     validate.one_of(credit, "credit", _CREDITS)
     traj = sample(lqr, K, sigma, n, generator)
     r = traj["rewards"]

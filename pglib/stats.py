@@ -651,7 +651,7 @@ def variance_ratio(a, b, confidence: float = 0.99, paired: bool | None = None) -
 # --------------------------------------------------------------------------------------------
 
 
-def effective_sample_size(importance_weights=None, weights=None) -> float:
+def effective_sample_size(importance_weights) -> float:
     r"""Kish's effective sample size of importance weights: :math:`(\sum_i w_i)^2 / \sum_i w_i^2`.
 
     It is ``N`` for equal weights and 1 when one weight carries everything (Kish 1965, *Survey
@@ -661,8 +661,6 @@ def effective_sample_size(importance_weights=None, weights=None) -> float:
 
     Example: ``effective_sample_size([1, 1, 2]) == 16 / 6 = 2.667``.
     """
-    if weights is not None:
-        importance_weights = weights  # TEMPORARY: the old name of importance_weights
     w, _ = _to_numpy(importance_weights, "importance_weights")
     if w.ndim != 1 or w.size == 0:
         raise ValueError("importance_weights must be a non-empty 1-D array [N]; "
