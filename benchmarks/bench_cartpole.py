@@ -23,6 +23,7 @@ Seeds 0-9 here; the sweep used seeds 100 and up. Not a timed test.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import pathlib
 import platform
@@ -135,6 +136,13 @@ def run(method: str, setting: dict, seed: int, budget: int) -> dict:
     return run_pglib(setting, seed, budget) if algo == "pglib" else run_sb3(algo, setting, seed, budget)
 
 
+def run_in_worker(method: str, setting: dict, seed: int, budget: int) -> dict:
+    """:func:`run` in a fresh Ray worker: one torch thread and the one-time warm-up first."""
+    torch.set_num_threads(1)
+    warm_up()
+    return run(method, setting, seed, budget)
+
+
 def median_inf(values) -> float | None:
     """Median with an unsolved run (None) counted as slower than every solved one; None if the
     median itself is unsolved."""
@@ -177,6 +185,10 @@ def main() -> None:
                     help="run only the seeds with seed %% P == K (P processes share the run)")
     ap.add_argument("--merge", type=int, metavar="P", help="combine the P parts' results")
     ap.add_argument("--out", default=str(RESULTS / "cartpole.json"))
+    ap.add_argument("--ray", action="store_true",
+                    help="one Ray task per method x seed (all cores, or RAY_ADDRESS's cluster); the "
+                         "times then come from runs that share the machine, so compare them only "
+                         "with each other")
     args = ap.parse_args()
     if args.merge:
         parts = [json.loads((RESULTS / f"cartpole_part{k}.json").read_text()) for k in range(args.merge)]
@@ -193,6 +205,17 @@ def main() -> None:
     names = list(todo)
     seeds = [s for s in range(args.seeds) if args.part is None or s % args.part[1] == args.part[0]]
     out = args.out if args.part is None else str(RESULTS / f"cartpole_part{args.part[0]}.json")
+    if args.ray:  # every method x seed as one task (tools/raymap.py); results in seed order
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+        from raymap import run_calls
+
+        pairs = [(name, seed) for seed in seeds for name in names]
+        done = run_calls(run_in_worker, [((name, todo[name], seed, args.budget), {}) for name, seed in pairs],
+                         use_ray=True, on_result=lambda i, r: print(*pairs[i], r, flush=True))
+        for (name, seed), r in zip(pairs, done):
+            results["runs"][name].append(dict(seed=seed, **r))
+        results["load_average_at_end"] = load_average()
+        seeds = []  # nothing left for the sequential loop
     for seed in seeds:
         for name in names[seed % len(names):] + names[:seed % len(names)]:  # rotate the order
             r = run(name, todo[name], seed, args.budget)

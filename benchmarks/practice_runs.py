@@ -3,6 +3,11 @@
 
     python benchmarks/practice_runs.py ablation   # CartPole-v1 ablation, 7 variants x 10 seeds (~5 min)
     python benchmarks/practice_runs.py pendulum   # InvertedPendulum-v5, 10 seeds at 150k steps (~3 min)
+    python benchmarks/practice_runs.py ablation --ray   # every seed x variant as one Ray task
+
+With ``--ray`` each training run is one Ray task (``tools/raymap.py``): on all local cores, or
+unchanged on a cluster when ``RAY_ADDRESS`` is set, so 10 seeds take the time of one. The runs
+are seeded, so the results are the same either way; only the seconds differ.
 
 **Ablation.** Every variant runs a fixed budget of 100k simulated steps (training does not stop
 at the solve, so every curve covers the budget) on seeds 0-9; the current policy is evaluated
@@ -21,10 +26,15 @@ import json
 import pathlib
 import time
 
+import sys
+
 import numpy as np
 import torch
 
 from pglib.train import Config, train
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+from raymap import run_calls  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 SEEDS = list(range(10))
@@ -54,38 +64,50 @@ def record(h, threshold: float) -> dict:
                 update_used=h.update_steps)
 
 
-def ablation() -> dict:
+def one_run(threshold: float, **config) -> dict:
+    """One training run, recorded (a Ray task under --ray: one thread, like the local runs)."""
+    torch.set_num_threads(1)
+    _, h = train(Config(progress=False, **config))
+    return record(h, threshold)
+
+
+def ablation(use_ray: bool = False) -> dict:
     out = dict(budget=ABLATION_BUDGET, seeds=SEEDS, threshold=475.0, variants=VARIANTS, runs={})
-    for name, kw in VARIANTS.items():
-        out["runs"][name] = []
-        for seed in SEEDS:
-            _, h = train(Config(seed=seed, total_steps=ABLATION_BUDGET, stop_when_solved=False,
-                                progress=False, **kw))
-            out["runs"][name].append(dict(seed=seed, **record(h, 475.0)))
-            r = out["runs"][name][-1]
-            print(name, seed, r["solved_at_simulated"], round(np.mean(r["eval_returns"]), 1), flush=True)
+    pairs = [(name, seed) for name in VARIANTS for seed in SEEDS]
+    calls = [((475.0,), dict(seed=seed, total_steps=ABLATION_BUDGET, stop_when_solved=False,
+                             **VARIANTS[name])) for name, seed in pairs]
+
+    def show(i, r):
+        print(*pairs[i], r["solved_at_simulated"], round(np.mean(r["eval_returns"]), 1), flush=True)
+
+    results = run_calls(one_run, calls, use_ray=use_ray, on_result=show)
+    for (name, seed), r in zip(pairs, results):
+        out["runs"].setdefault(name, []).append(dict(seed=seed, **r))
     return out
 
 
-def pendulum() -> dict:
+def pendulum(use_ray: bool = False) -> dict:
     import gymnasium as gym
 
     threshold = gym.spec(PENDULUM["env_id"]).reward_threshold
     out = dict(config=PENDULUM, seeds=SEEDS, threshold=threshold, runs=[])
-    for seed in SEEDS:
-        _, h = train(Config(seed=seed, progress=False, **PENDULUM))
-        out["runs"].append(dict(seed=seed, final_eval=h.eval_returns[-1], **record(h, threshold)))
-        print(seed, [round(x) for x in h.eval_returns], flush=True)
+    calls = [((threshold,), dict(seed=seed, **PENDULUM)) for seed in SEEDS]
+    results = run_calls(one_run, calls, use_ray=use_ray,
+                        on_result=lambda i, r: print(SEEDS[i], [round(x) for x in r["eval_returns"]],
+                                                     flush=True))
+    for seed, r in zip(SEEDS, results):
+        out["runs"].append(dict(seed=seed, final_eval=r["eval_returns"][-1], **r))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["ablation", "pendulum"])
+    ap.add_argument("--ray", action="store_true", help="one Ray task per run (RAY_ADDRESS: a cluster)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    result = ablation() if args.part == "ablation" else pendulum()
+    result = (ablation if args.part == "ablation" else pendulum)(use_ray=args.ray)
     result["seconds"] = time.perf_counter() - start
     name = "ablation_cartpole.json" if args.part == "ablation" else "inverted_pendulum.json"
     (RESULTS / name).write_text(json.dumps(result, default=float))
