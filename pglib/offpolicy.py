@@ -100,7 +100,7 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
         return torch.einsum("t,tsa->sa", _score_weights(mdp, T), per_t)
 
 
-def time_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
+def time_kl(mdp: TabularMDP, logits, behaviour_logits) -> torch.Tensor:
     r"""Expected per-step divergence :math:`\sum_s p^{\mathrm{old}}_t(s)\,\mathrm{KL}(\pi_\mathrm{old}(\cdot|s)\,\|\,\pi_\theta(\cdot|s))`,
     shape ``[T]``, at the states the behaviour policy visits (terminal states count 0).
 
@@ -113,10 +113,10 @@ def time_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
         return exact.time_occupancy(mdp, behaviour_logits) @ kl
 
 
-def trajectory_kl(mdp: TabularMDP, behaviour_logits, logits) -> torch.Tensor:
+def trajectory_kl(mdp: TabularMDP, logits, behaviour_logits) -> torch.Tensor:
     r""":math:`\mathrm{KL}(p_\mathrm{old}(\tau)\,\|\,p_\theta(\tau))` over trajectories of ``mdp.horizon`` decisions
     (a scalar): the transition probabilities cancel, so it is ``time_kl(...).sum()``."""
-    return time_kl(mdp, behaviour_logits, logits).sum()
+    return time_kl(mdp, logits, behaviour_logits).sum()
 
 
 def weight_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> torch.Tensor:

@@ -85,8 +85,8 @@ def test_trajectory_kl_by_enumeration(m, th, old):
     log_ratio = torch.where(e_old.mask, torch.log(mu[e_old.states, e_old.actions] / pi[e_old.states, e_old.actions]),
                             torch.zeros(()))
     expect = e_old.expectation(log_ratio.sum(1))  # E_old[log p_old(tau)/p_new(tau)], dynamics cancel
-    assert torch.isclose(offpolicy.trajectory_kl(m, old, th), expect, atol=1e-12)
-    assert offpolicy.time_kl(m, old, th).shape == (m.horizon,)
+    assert torch.isclose(offpolicy.trajectory_kl(m, th, old), expect, atol=1e-12)
+    assert offpolicy.time_kl(m, th, old).shape == (m.horizon,)
 
 
 def surrogate_by_enumeration(m, th, old, eps):
@@ -147,7 +147,7 @@ def test_bad_inputs():
 def test_kl_penalty_term_is_beta_times_trajectory_kl(m, th, old):
     beta = 0.7
     diff = offpolicy.surrogate_objective(m, th, old, 0.2) - offpolicy.surrogate_objective(m, th, old, 0.2, beta=beta)
-    assert math.isclose(diff.item(), beta * offpolicy.trajectory_kl(m, old, th).item(), rel_tol=1e-10, abs_tol=1e-14)
+    assert math.isclose(diff.item(), beta * offpolicy.trajectory_kl(m, th, old).item(), rel_tol=1e-10, abs_tol=1e-14)
     # its gradient: E_old[sum_t (rho_t - 1) score_t] (the k3 estimator's), by enumeration
     e = enumeration.all_trajectories(m, old)
     pi, mu = m.policy(th), m.policy(old)
