@@ -25,8 +25,14 @@ EXCLUDES = [".git", ".venv", "_build", "**/__pycache__", "benchmarks/results"]
 Call = tuple[tuple, dict]
 
 
-def run_calls(fn: Callable[..., Any], calls: Sequence[Call], *, use_ray: bool = False,
-              workers: int | None = None, on_result: Callable[[int, Any], None] | None = None) -> list:
+def run_calls(
+    fn: Callable[..., Any],
+    calls: Sequence[Call],
+    *,
+    use_ray: bool = False,
+    workers: int | None = None,
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list:
     """``[fn(*args, **kwargs) for args, kwargs in calls]``, locally or as Ray tasks.
 
     ``workers`` caps the local Ray instance's CPUs (default: all); ignored when ``RAY_ADDRESS``
@@ -37,10 +43,18 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[Call], *, use_ray: bool = 
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
     calls = list(calls)
     for i, call in enumerate(calls):
-        if not (isinstance(call, tuple) and len(call) == 2 and isinstance(call[0], tuple)
-                and isinstance(call[1], dict)):
-            raise TypeError(f"calls[{i}] must be a pair (args tuple, kwargs dict); got {call!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        if not (
+            isinstance(call, tuple)
+            and len(call) == 2
+            and isinstance(call[0], tuple)
+            and isinstance(call[1], dict)
+        ):
+            raise TypeError(
+                f"calls[{i}] must be a pair (args tuple, kwargs dict); got {call!r}"
+            )
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
     if not use_ray:
         out = []
@@ -56,14 +70,33 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[Call], *, use_ray: bool = 
     folder = pathlib.Path(inspect.getfile(fn)).resolve().parent
     try:
         if address:  # a cluster gets the checkout as its working directory
-            relative = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            relative = (
+                folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            )
             env = {"PYTHONPATH": os.pathsep.join([str(relative), "tools", "."])}
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING",
-                     runtime_env={"working_dir": str(ROOT), "excludes": EXCLUDES, "env_vars": env})
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level="WARNING",
+                runtime_env={
+                    "working_dir": str(ROOT),
+                    "excludes": EXCLUDES,
+                    "env_vars": env,
+                },
+            )
         else:
-            env = {"PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "tools"), str(ROOT)])}
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING", runtime_env={"env_vars": env})
+            env = {
+                "PYTHONPATH": os.pathsep.join(
+                    [str(folder), str(ROOT / "tools"), str(ROOT)]
+                )
+            }
+            ray.init(
+                num_cpus=workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="WARNING",
+                runtime_env={"env_vars": env},
+            )
         task = ray.remote(num_cpus=1)(fn)
         refs = [task.remote(*args, **kwargs) for args, kwargs in calls]
         index = {ref: i for i, ref in enumerate(refs)}
