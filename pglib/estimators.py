@@ -25,7 +25,7 @@ Which :math:`\psi_t` (``R`` the discounted return :math:`\sum_k\gamma^k r_k`,
   biased for :math:`\gamma < 1` (its expectation is :func:`pglib.exact.expected_direction`
   with ``discount_score=False``; Thomas 2014, Nota & Thomas 2020);
 - a baseline that depends on the state (and time) keeps the estimator unbiased; one that depends
-  on the sampled action (``action_baseline``) does not, see :func:`expected_action_baseline`;
+  on the sampled action (``action_baseline``) does not, see :func:`pglib.exact.expected_action_baseline`;
 - :func:`past_reward_terms`: :math:`\psi_t = \sum_{k<t}\gamma^k r_k`, the terms that the
   reward-to-go form drops from the return form; mean zero;
 - :func:`importance_weighted`: off-policy estimates from a behaviour policy's trajectories.
@@ -42,7 +42,7 @@ from pglib.sampling import Trajectories
 
 __all__ = [
     "score", "weighted_score_sum", "step_baseline", "reinforce", "past_reward_terms",
-    "importance_weighted", "expected_action_baseline", "expected_step_importance",
+    "importance_weighted",
 ]
 
 _CREDITS = ("return", "reward_to_go")
@@ -292,7 +292,7 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the
       one-step correction used by PPO-style surrogates. Biased: states come from
       :math:`\beta`'s distribution and :math:`G_t` follows :math:`\beta` after ``t``;
-      its exact expectation is :func:`expected_step_importance`. Unbiased when
+      its exact expectation is :func:`pglib.exact.expected_step_importance`. Unbiased when
       :math:`\pi = \beta`.
     """
     traj, gamma = _check_traj(traj), validate.gamma(gamma)
@@ -310,44 +310,3 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     rho = importance.step_ratios(traj, target_logits, behaviour_logits)
     psi = rho * disc * reward_to_go(r, gamma)
     return _weighted_score_sum(traj, theta, psi)
-
-
-# ----------------------------------------------------------------------------- exact expectations
-
-
-def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.Tensor:
-    r"""Exact expectation of ``reinforce(traj, logits, gamma, action_baseline=b)`` (reward-to-go, discounted score).
-
-    .. math:: \nabla J - \sum_{t<T}\gamma^t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, b(s,a)
-
-    (finite horizon). The subtracted sum is the bias; it vanishes when ``b(s, a)`` does not
-    depend on ``a``. Shape ``[S, A]``.
-    """
-    from pglib import exact
-
-    exact._need_finite(mdp, "expected_action_baseline")
-    b = validate.floats(action_baseline, "action_baseline", shape=(mdp.n_states, mdp.n_actions))
-    grad = exact.gradient(mdp, logits)
-    with torch.no_grad():
-        pi = mdp.policy(logits)
-        p = exact.time_occupancy(mdp, logits)  # [T, S]
-        w = _discounts(mdp.horizon, mdp.gamma)
-        bias = (w[:, None] * p).sum(0)[:, None] * exact.softmax_score_expectation(pi, b)
-        return grad - bias
-
-
-def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.Tensor:
-    r"""Exact expectation of ``importance_weighted(..., kind="step")`` (finite horizon), shape ``[S, A]``.
-
-    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q^\beta_t(s,a)
-
-    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
-    time-indexed action values. Equals :func:`pglib.exact.gradient` at ``target_logits`` when the
-    two policies coincide.
-    """
-    from pglib import exact, offpolicy
-
-    exact._need_finite(mdp, "expected_step_importance")
-    validate.mdp_logits(mdp, target_logits, "target_logits")
-    validate.mdp_logits(mdp, behaviour_logits, "behaviour_logits")
-    return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

@@ -21,7 +21,8 @@ from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
 
 __all__ = ["time_q_values", "time_state_values", "state_values", "q_values", "advantages", "objective", "gradient",
-           "time_occupancy", "occupancy", "softmax_score_expectation", "theorem_gradient", "expected_direction"]
+           "time_occupancy", "occupancy", "softmax_score_expectation", "theorem_gradient", "expected_direction",
+           "expected_action_baseline", "expected_step_importance"]
 
 
 def _check(mdp, logits) -> torch.Tensor:
@@ -208,3 +209,42 @@ def expected_direction(mdp: TabularMDP, logits,
         w = mdp.gamma ** t if discount_score else torch.ones(T, dtype=DTYPE)
         per_t = p[:, :, None] * softmax_score_expectation(pi[None], Q)  # [T, S, A]
         return (w[:, None, None] * per_t).sum(0)
+
+
+def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.Tensor:
+    r"""Exact mean of ``estimators.reinforce(traj, logits, gamma, action_baseline=b)``
+    (reward-to-go, discounted score), finite horizon, shape ``[S, A]``:
+
+    .. math:: \nabla J - \sum_{t<T}\gamma^t \sum_s p_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, b(s,a)
+
+    The subtracted sum is the bias; it vanishes when ``b(s, a)`` does not depend on ``a``.
+    """
+    T = _need_finite(mdp, "expected_action_baseline")
+    b = validate.floats(action_baseline, "action_baseline", shape=(mdp.n_states, mdp.n_actions))
+    grad = gradient(mdp, logits)
+    with torch.no_grad():
+        pi = mdp.policy(logits)
+        p = time_occupancy(mdp, logits)  # [T, S]
+        w = mdp.gamma ** torch.arange(T, dtype=DTYPE)
+        bias = (w[:, None] * p).sum(0)[:, None] * softmax_score_expectation(pi, b)
+        return grad - bias
+
+
+def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.Tensor:
+    r"""Exact mean of ``estimators.importance_weighted(..., kind="step")``, finite horizon,
+    shape ``[S, A]``:
+
+    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, Q^\beta_t(s,a)
+
+    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
+    time-indexed action values. Equals :func:`gradient` at ``target_logits`` when the two
+    policies coincide.
+    """
+    from pglib import offpolicy  # offpolicy builds on this module
+
+    _need_finite(mdp, "expected_step_importance")
+    validate.mdp_logits(mdp, target_logits, "target_logits")
+    validate.mdp_logits(mdp, behaviour_logits, "behaviour_logits")
+    return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

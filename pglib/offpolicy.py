@@ -85,7 +85,7 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
     With ``behaviour_logits == logits`` both equal :func:`pglib.exact.gradient`. With
     ``critic="behaviour"`` this is the expectation of
     ``pglib.estimators.importance_weighted(..., kind="step")`` (also given by
-    :func:`pglib.estimators.expected_step_importance`); the difference between the two
+    :func:`pglib.exact.expected_step_importance`); the difference between the two
     critics splits the estimator's bias into a state-distribution part and a value part.
     """
     T = _need_horizon(mdp, "single_step_expectation", (logits, "logits"),

@@ -312,10 +312,10 @@ SPECS: list[Spec] = [
     _T("estimators.importance_weighted", estimators.importance_weighted,
        lambda w: dict(traj=w.traj, target_logits=w.logits, behaviour_logits=w.behaviour, gamma=0.9),
        dict(traj="object", target_logits="tensor", behaviour_logits="tensor", gamma="gamma", kind="choice")),
-    _T("estimators.expected_action_baseline", estimators.expected_action_baseline,
+    _T("exact.expected_action_baseline", exact.expected_action_baseline,
        lambda w: dict(mdp=w.m, logits=w.logits, action_baseline=w.behaviour),
        dict(mdp="object", logits="tensor", action_baseline="tensor")),
-    _T("estimators.expected_step_importance", estimators.expected_step_importance,
+    _T("exact.expected_step_importance", exact.expected_step_importance,
        lambda w: dict(mdp=w.m, target_logits=w.logits, behaviour_logits=w.behaviour),
        dict(mdp="object", target_logits="tensor", behaviour_logits="tensor")),
     # importance
