@@ -101,13 +101,24 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
 
 
 def time_kl(mdp: TabularMDP, logits, behaviour_logits) -> torch.Tensor:
-    r"""Expected per-step divergence :math:`\sum_s p^{\mathrm{old}}_t(s)\,\mathrm{KL}(\pi_\mathrm{old}(\cdot|s)\,\|\,\pi_\theta(\cdot|s))`,
-    shape ``[T]``, at the states the behaviour policy visits (terminal states count 0).
+    r"""Expected per-step divergence, shape ``[T]``, at the states the behaviour policy
+    visits (terminal states count 0):
 
-    By the chain rule of KL its sum over ``t`` is the divergence between the two trajectory
-    distributions, :math:`\mathrm{KL}(p_\mathrm{old}(\tau)\,\|\,p_\theta(\tau))` (see :func:`trajectory_kl`).
+    .. math:: \sum_s p^{\mathrm{old}}_t(s)\,
+              \mathrm{KL}(\pi_\mathrm{old}(\cdot|s)\,\|\,\pi_\theta(\cdot|s))
+
+    with the target :math:`\pi_\theta` = softmax(``logits``) and the behaviour policy
+    :math:`\pi_\mathrm{old}` = softmax(``behaviour_logits``). The behaviour policy comes
+    first in the KL (the direction whose expectation a behaviour batch estimates) but
+    second in the arguments, as everywhere in pglib (target before behaviour).
+
+    By the chain rule of KL its sum over ``t`` is the divergence between the two
+    trajectory distributions,
+    :math:`\mathrm{KL}(p_\mathrm{old}(\tau)\,\|\,p_\theta(\tau))` (see
+    :func:`trajectory_kl`).
     """
-    _need_horizon(mdp, "time_kl", (behaviour_logits, "behaviour_logits"), (logits, "logits"))
+    _need_horizon(mdp, "time_kl", (logits, "logits"),
+                  (behaviour_logits, "behaviour_logits"))
     with torch.no_grad():
         kl = _state_kl(mdp, mdp.check_logits(behaviour_logits), mdp.check_logits(logits))          # [S]
         return exact.time_occupancy(mdp, behaviour_logits) @ kl

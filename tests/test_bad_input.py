@@ -328,8 +328,8 @@ SPECS: list[Spec] = [
     # offpolicy
     *[_T(f"offpolicy.{f}", getattr(offpolicy, f), lambda w: dict(mdp=w.m, logits=w.logits, behaviour_logits=w.behaviour),
          dict(mdp="object", logits="tensor", behaviour_logits="tensor")) for f in OFF],
-    _T("offpolicy.time_kl", offpolicy.time_kl, lambda w: dict(mdp=w.m, behaviour_logits=w.behaviour, logits=w.logits),
-       dict(mdp="object", behaviour_logits="tensor", logits="tensor")),
+    _T("offpolicy.time_kl", offpolicy.time_kl, lambda w: dict(mdp=w.m, logits=w.logits, behaviour_logits=w.behaviour),
+       dict(mdp="object", logits="tensor", behaviour_logits="tensor")),
     _T("offpolicy.surrogate_objective", offpolicy.surrogate_objective,
        lambda w: dict(mdp=w.m, logits=w.logits, behaviour_logits=w.behaviour, eps=0.2, beta=0.1),
        dict(mdp="object", logits="tensor", behaviour_logits="tensor", eps="unit_open", beta="nonneg")),
