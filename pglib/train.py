@@ -198,9 +198,6 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
     return adv, (torch.as_tensor(np.where(m, G, 0.0)) if value is not None else None)
 
 
-weights = step_weights  # TEMPORARY: the old name, until chapter 9 uses step_weights
-
-
 def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
     """``steps`` full-batch Adam steps of :math:`V_\\phi` on the returns; returns the
     last loss and the explained variance :math:`1-\\mathrm{Var}(G-V)/\\mathrm{Var}(G)`
