@@ -113,7 +113,6 @@ def weighted_score_sum(traj: Trajectories, logits, weights) -> torch.Tensor:
     Example (one trajectory, one step in state 0 taking action 1, weight 2, uniform policy over 2
     actions): ``[[[-1.0, 1.0]]]``.
     """
-    traj, logits = validate._reordered(traj, logits, lambda x: isinstance(x, Trajectories))  # TEMPORARY
     traj = _check_traj(traj)
     logits, weights = _check_logits(logits, traj), _check_weights(weights, traj)
     return _weighted_score_sum(traj, logits, weights)
@@ -186,8 +185,8 @@ def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> to
 
 
 def reinforce(traj: Trajectories, logits, gamma: float, credit: str = "reward_to_go",
-              baseline=None, discount_score: bool = True, action_baseline=None,
-              weights=None) -> torch.Tensor:
+              baseline=None, discount_score: bool = True,
+              action_baseline=None) -> torch.Tensor:
     r"""REINFORCE per-trajectory gradient estimates (Williams 1992), shape
     ``[N, S, A]``.
 
@@ -221,7 +220,6 @@ def reinforce(traj: Trajectories, logits, gamma: float, credit: str = "reward_to
         g_hat = reinforce(traj, logits, m.gamma).mean(0)
         # compare with exact.gradient(m, logits)
     """
-    credit = validate._renamed(credit, weights)  # TEMPORARY: weights= is the old name of credit
     traj, logits, gamma = _check_reinforce(traj, logits, gamma, credit, discount_score)
     G = reward_to_go(traj.masked_rewards, gamma)  # [N, T]
     if credit == "return":
@@ -292,8 +290,8 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the
       one-step correction used by PPO-style surrogates. Biased: states come from
       :math:`\beta`'s distribution and :math:`G_t` follows :math:`\beta` after ``t``;
-      its exact expectation is :func:`pglib.exact.expected_step_importance`. Unbiased when
-      :math:`\pi = \beta`.
+      its exact expectation is :func:`pglib.exact.expected_step_importance`.
+      Unbiased when :math:`\pi = \beta`.
     """
     traj, gamma = _check_traj(traj), validate.gamma(gamma)
     validate.one_of(kind, "kind", _KINDS)

@@ -203,8 +203,6 @@ def trajectory_log_prob(mdp: TabularMDP, trajectories, logits,
         >>> log_p = lambda th: trajectory_log_prob(m, traj, th)
         >>> scores = score_by_autodiff(log_p, logits)  # [100, S, A]
     """
-    trajectories, logits = validate._reordered(trajectories, logits,
-                                               lambda x: hasattr(x, "states"))  # TEMPORARY
     states, actions, mask = _check_batch(mdp, *_fields(trajectories))
     logits = validate.mdp_logits(mdp, logits)
     dynamics = validate.flag(dynamics, "dynamics")

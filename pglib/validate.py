@@ -403,14 +403,3 @@ def steps(x: Any, name: str, *, minimum: int = 1, cap: int | None = None) -> int
         raise ValueError(f"{name} must be at most {cap} steps (pglib.validate.MAX_STEPS: a loop over {n} steps "
                          f"would not finish in reasonable time); got {n}")
     return n
-
-
-# TEMPORARY (the argument-order and naming migration; removed once the book is migrated)
-def _renamed(new: Any, old: Any) -> Any:
-    """The value of a renamed keyword: the old keyword's when it was given."""
-    return new if old is None else old
-
-
-def _reordered(a: Any, b: Any, is_first) -> tuple[Any, Any]:
-    """``(a, b)`` in the new order: swapped when ``b``, not ``a``, is what comes first now."""
-    return (b, a) if is_first(b) and not is_first(a) else (a, b)
