@@ -104,10 +104,10 @@ test: test-unit test-html
 # Re-run every notebook in place (kernel in book/, no timestamps written); then
 # `make test` or `make book` checks the new outputs again. One notebook: make execute NOTEBOOKS=book/03_x.ipynb
 execute: $(STAMP)
-	$(PY) tests/execute_notebooks.py $(NOTEBOOKS)
+	$(PY) tools/execute_notebooks.py $(NOTEBOOKS)
 
 sync-setup-cell: $(STAMP)
-	$(PY) tests/setup_cell.py --write $(NOTEBOOKS)
+	$(PY) tools/setup_cell.py --write $(NOTEBOOKS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

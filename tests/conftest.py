@@ -1,6 +1,7 @@
 """Shared pytest setup for the book's tests.
 
-- ``tests/`` is importable (``import setup_cell``) however pytest is invoked;
+- ``tests/`` and ``tools/`` are importable (``import notebooks``, ``import setup_cell``) however
+  pytest is invoked;
 - tests marked ``gpu`` are skipped, with the reason, when CUDA is not available;
 - the ``chapter`` fixture gives ``(file name, notebook JSON)`` for every chapter notebook;
 - torch's default dtype is float32 in every test unless its module sets ``FLOAT64_DEFAULT = True``,

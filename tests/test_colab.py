@@ -43,7 +43,7 @@ NOTEBOOKS = [
 TIMINGS: dict[str, float] = {}
 # Runs a notebook as `make execute` does (nbclient, kernel python3 in the notebook's folder, 600 s per cell);
 # it needs only nbclient and nbformat, so the Colab-like venv runs it on the notebook's copy.
-RUNNER = ROOT / "tests" / "execute_notebooks.py"
+RUNNER = ROOT / "tools" / "execute_notebooks.py"
 
 
 def pin(name: str) -> str:

@@ -1,7 +1,7 @@
 """Every chapter notebook starts the same way and carries its outputs.
 
 - the first code cell is exactly the setup cell generated from ``_config.yml``
-  (``python tests/setup_cell.py --write book/NN_name.ipynb`` fixes it), tagged ``setup``;
+  (``python tools/setup_cell.py --write book/NN_name.ipynb`` fixes it), tagged ``setup``;
 - a code cell tagged ``parameters`` assigns ``SEED``;
 - every code cell has an execution count, so nbval compares its committed outputs
   (a cell without one is only run, never compared);
@@ -23,7 +23,7 @@ def test_first_code_cell_is_the_setup_cell(chapter):
     name, nb = chapter
     first = setup_cell.first_code_cell(nb)
     assert first is not None, f"{name}: no code cells"
-    fix = f"run `python tests/setup_cell.py --write book/{name}`"
+    fix = f"run `python tools/setup_cell.py --write book/{name}`"
     assert setup_cell.TAG in tags(first), f"{name}: first code cell is not tagged {setup_cell.TAG!r}; {fix}"
     assert source(first) == setup_cell.setup_cell_source(), (
         f"{name}: the setup cell differs from the one generated from _config.yml; {fix}"

@@ -1,7 +1,7 @@
 """The setup cell every chapter notebook starts with, generated from ``_config.yml``.
 
 The repository address lives once, in ``_config.yml``; this module turns it into
-the notebook's first code cell. ``python tests/setup_cell.py --write book/*.ipynb``
+the notebook's first code cell. ``python tools/setup_cell.py --write book/*.ipynb``
 rewrites the cell in place; ``tests/test_setup_cell.py`` checks every notebook.
 """
 
@@ -13,9 +13,11 @@ import pathlib
 import re
 import sys
 
-from notebooks import code_cells
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT / "tests") not in sys.path:  # tests/notebooks.py: the one notebook reader
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from notebooks import code_cells  # noqa: E402
 DISTRIBUTION = "policy-gradients-executable"
 TAG = "setup"
 # Collapsed in the HTML book (readers see a "show code" toggle); the cell still runs everywhere.

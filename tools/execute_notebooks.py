@@ -1,6 +1,6 @@
 """Execute chapter notebooks in place, top to bottom, as ``make execute`` does.
 
-    python tests/execute_notebooks.py book/03_monte_carlo.ipynb [...]
+    python tools/execute_notebooks.py book/03_monte_carlo.ipynb [...]
 
 Like ``jupyter execute --inplace``, but without per-cell timestamps in the cell
 metadata (they would change on every run and clutter diffs). The kernel runs in
