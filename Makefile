@@ -76,7 +76,7 @@ test-notebooks: $(STAMP)
 	@$(MAKE) --no-print-directory $(VERIFIED)
 
 test-unit: $(STAMP)
-	$(PYTEST) $(XDIST) -m "not browser and not colab and not gpu" tests $(NBVAL) $(NOTEBOOKS)
+	$(PYTEST) $(XDIST) -m "not browser and not colab and not gpu and not slow" tests $(NBVAL) $(NOTEBOOKS)
 	@$(MARK_VERIFIED)
 
 # The browser test drives Debian's chromium through Playwright; it never downloads a browser.
