@@ -121,6 +121,7 @@ AUDIT_OUT ?= benchmarks/results/audit
 audit: $(STAMP)
 	$(PY) tools/audit.py --seeds $(AUDIT_SEEDS) --workers $(AUDIT_WORKERS) --out $(AUDIT_OUT)
 	$(PY) tools/audit_report.py $(AUDIT_OUT)
+	$(PY) tools/calibration.py
 	$(PYTEST) -m slow tests
 
 clean:

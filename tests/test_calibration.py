@@ -98,14 +98,6 @@ def test_calibration_page_is_current():
         "book/calibration.md is stale: python tools/calibration.py --render-only"
 
 
-@pytest.mark.slow
-def test_calibration_rerun(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import calibration
-
-    _check(calibration.run(10_000))
-
-
 def test_power_formula_predicts_the_rejection_rate_of_a_near_null_shift():
     """A shift of exactly the reported 80%-detectable size is rejected about 80% of the time."""
     m = mdp.two_state(gamma=1.0, horizon=5)
