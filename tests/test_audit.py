@@ -359,3 +359,23 @@ def test_report_renders_anchors_histograms_and_failures(tmp_path):
         tmp_path / "book" / "figures" / "audit_pvalues_no_bias_tests.png"
     ).stat().st_size > 1000
     assert "**Book-wide**: on 1 of 4 seeds" in text
+
+
+# ---------------------------------------------------------------- the committed audit
+
+
+def test_committed_audit_covers_every_claim_at_30_seeds_and_the_page_is_current():
+    runs = audit_report.final_runs(audit.read_results(COMMITTED))
+    for path in audit.chapter_paths():
+        mine = {s: r for (c, s), r in runs.items() if c == path.stem}
+        seeds = [s for s, r in mine.items() if r["status"] != "fault"]
+        assert len(seeds) >= 30, f"{path.stem}: audited at {len(seeds)} seeds (< 30)"
+        assert not set(seeds) & {audit.committed_seed(audit._read(path), path.name)}
+        seen = {c["id"] for r in mine.values() for c in r["claims"]}
+        expected = audit.committed_claims(audit._read(path))
+        missing = [c for c in expected if c not in seen]
+        assert not missing, f"{path.stem}: claims never audited (make audit): {missing}"
+    page = audit_report.PAGE
+    text = audit_report.render(COMMITTED, audit_report.FIGURES, page, draw=False)
+    stale = "book/audit.md is stale: python tools/audit_report.py"
+    assert page.read_text() == text, stale
