@@ -24,7 +24,8 @@ a chapter x seed pair with a result (passed or claim_failed) for the chapter's c
 code is never run again; one that faulted on every try is tried again.
 ``OUT/runs.jsonl`` gets one line per invocation (wall time, workers, tasks). Audit seeds
 are ``1000 + k``; none may equal a chapter's committed SEED. Ray is shut down on every
-exit path, Ctrl-C and SIGTERM included.
+exit path, Ctrl-C and SIGTERM included. One audit at a time writes to an OUT
+(a lock on its results file).
 
 By default ``ray.init`` starts a local instance with ``--workers`` CPUs (one task per
 CPU); with ``RAY_ADDRESS`` set (or ``--ray ADDRESS``) it connects to that cluster
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -386,6 +388,15 @@ def audit(
 
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # One audit at a time per folder: a second one would run the same pairs again.
+    lock = open(out / RESULTS, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RuntimeError(
+            f"out: another audit is writing to {out}; wait for it"
+        ) from None
     hashes = {nb.stem: notebook_hash(_read(nb)) for nb in notebooks}
     done, attempts = progress(out, hashes)
     code = pglib_hash()
@@ -562,16 +573,19 @@ def main(argv: list[str] | None = None) -> int:
         seeds = audit_seeds(args.seeds, committed)
     except ValueError as exc:
         parser.error(str(exc))
-    summary = audit(
-        notebooks,
-        seeds,
-        args.out,
-        workers=args.workers,
-        retries=args.retries,
-        timeout=args.timeout,
-        address=args.ray or None,
-        temp_dir=args.temp_dir,
-    )
+    try:
+        summary = audit(
+            notebooks,
+            seeds,
+            args.out,
+            workers=args.workers,
+            retries=args.retries,
+            timeout=args.timeout,
+            address=args.ray or None,
+            temp_dir=args.temp_dir,
+        )
+    except RuntimeError as exc:
+        parser.error(str(exc))
     print(
         f"audit: {summary['tasks_run']} runs in {summary.get('wall_seconds', 0):.0f} s"
     )
