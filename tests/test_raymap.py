@@ -4,9 +4,9 @@ leaves no Ray process behind."""
 from __future__ import annotations
 
 import pathlib
-import subprocess
 import sys
 
+import psutil
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -42,5 +42,7 @@ def test_ray_path_gives_the_same_training_runs_and_shuts_down(monkeypatch):
     remote = raymap.run_calls(practice_runs.one_run, calls, use_ray=True, workers=2)
     keys = ("eval_steps", "eval_returns", "update_simulated", "update_used", "explained_variance")
     assert [{k: r[k] for k in keys} for r in remote] == [{k: r[k] for k in keys} for r in local]
-    left = subprocess.run(["pgrep", "-f", "ray::"], capture_output=True, text=True).stdout.split()
-    assert not left, f"Ray worker processes left behind: {left}"
+    # only this process's own Ray instance counts (another test may run Ray beside it)
+    _, alive = psutil.wait_procs(psutil.Process().children(recursive=True), timeout=15)
+    left = [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"processes of this test's Ray instance left behind: {left}"
