@@ -68,6 +68,11 @@ def source_copy(dest: pathlib.Path) -> pathlib.Path:
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     shutil.copytree(ROOT / "pglib", dest / "pglib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # a checkout also holds the committed benchmark results chapter 9 reads (found through
+    # PGLIB_SOURCE; on Colab itself, without it, the notebook fetches them from the repository)
+    (dest / "benchmarks" / "results").mkdir(parents=True)
+    for result in (ROOT / "benchmarks" / "results").glob("*.json"):
+        shutil.copy2(result, dest / "benchmarks" / "results" / result.name)
     return dest
 
 
