@@ -392,10 +392,7 @@ def smaller_variance(claim_id: str, a, b, confidence: float = 0.99, paired: bool
     _check_id(claim_id)
     result = stats.variance_ratio(a, b, confidence=confidence, paired=paired)
     if exact_ratio is not None:
-        if isinstance(exact_ratio, bool) or not isinstance(exact_ratio, (int, float, np.floating)) \
-                or not 0 < float(exact_ratio) < math.inf:
-            raise ValueError(f"exact_ratio must be a positive finite number; got {exact_ratio!r}")
-        rho, basis = float(exact_ratio), "exact"
+        rho, basis = validate.real(exact_ratio, "exact_ratio", low=0.0, low_open=True), "exact"
     else:
         rho, basis = result.ratio, "estimated"
     z = float(scipy.stats.norm.isf((1 - result.confidence) / 2))
