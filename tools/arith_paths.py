@@ -9,10 +9,17 @@ environment variables pick others. Two paths are used, chosen to differ from the
 Intel and on AMD processors (and on 64-bit Arm):
 
 * ``portable``: MKL's conditional-numerical-reproducibility mode ``COMPATIBLE`` (SSE2 kernels,
-  instead of AVX2 or AVX-512), torch's ATen vector kernels off (``ATEN_CPU_CAPABILITY=default``)
-  and numpy's AVX2/AVX-512 loops off (``NPY_DISABLE_CPU_FEATURES``);
-* ``threads``: two OpenMP threads (torch splits long reductions between them, which changes
-  the order of a sum), MKL's ``AVX2`` path and torch's AVX2 kernels.
+  instead of AVX2 or AVX-512: torch's matrix products), torch's ATen vector kernels off
+  (``ATEN_CPU_CAPABILITY=default``), numpy's OpenBLAS on its generic SSE3 kernels
+  (``OPENBLAS_CORETYPE=Prescott``: numpy's matrix products) and numpy's AVX2/AVX-512 loops off
+  (``NPY_DISABLE_CPU_FEATURES``);
+* ``threads``: two OpenMP threads (torch and OpenBLAS split long reductions between them, which
+  changes the order of a sum), MKL's ``AVX2`` path, torch's AVX2 kernels and OpenBLAS's Haswell
+  (AVX2) kernels.
+
+Measured on an AMD EPYC with AVX-512 (the CI machine): MKL_CBWR=COMPATIBLE and
+OPENBLAS_CORETYPE=Prescott or Haswell each change the last bits of a float64 matrix product
+(torch and numpy respectively) against the native path.
 
 The chapters are shared out between the two paths (alternately, in file order), the two halves
 run side by side, and every chapter must print exactly its committed text under nbval with the
@@ -31,9 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 X86 = {
-    "portable": {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default",
+    "portable": {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott",
                  "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"},
-    "threads": {"OMP_NUM_THREADS": "2", "MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "threads": {"OMP_NUM_THREADS": "2", "MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                "OPENBLAS_CORETYPE": "Haswell"},
 }
 ARM = {
     "portable": {"ATEN_CPU_CAPABILITY": "default", "NPY_DISABLE_CPU_FEATURES": "ASIMDHP ASIMDDP ASIMDFHM SVE"},
