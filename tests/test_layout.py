@@ -32,3 +32,157 @@ def test_old_paths_work_in_a_fresh_interpreter():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["pglib.practice.train", "pglib.verify.checklist", "pglib.verify.bug_zoo",
                                   "pglib.verify.gym_bridge", "pglib.verify.unbiased", "pglib.practice.lqr"]
+
+
+# ----------------------------------------------------------------------------- the import rule
+
+import ast  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PKG = ROOT / "pglib"
+
+LAYERS = [(name, modules) for name, modules, _ in pglib.LAYERS]
+#: folders whose modules may import the core and their own folder, never each other
+FOLDERS = ("verify", "practice")
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _resolve(module: str, name: str | None = None) -> str | None:
+    if name is not None and f"{module}.{name}" in MODULES:
+        return f"{module}.{name}"
+    return module if module in MODULES else None
+
+
+def _imports(path: pathlib.Path) -> list[tuple[str, ast.AST, bool]]:
+    """``(imported pglib module, node, inside a function?)`` for every import of pglib in ``path``."""
+    tree = ast.parse(path.read_text())
+    inside = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            inside |= {id(n) for n in ast.walk(fn)}
+    out = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pglib":
+            targets = [_resolve(node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [_resolve(a.name) for a in node.names if a.name.split(".")[0] == "pglib"]
+        out += [(t, node, id(node) in inside) for t in targets if t is not None]
+    return out
+
+
+GRAPH = {m: sorted({t for t, _, _ in _imports(p)} - {m}) for m, p in MODULES.items() if m != "pglib"}
+
+
+def _layer(module: str) -> int:
+    short = module.split(".")[1]
+    return next(i for i, (_, names) in enumerate(LAYERS) if short in names)
+
+
+def longest_path() -> list[str]:
+    """The longest chain of imports (the graph is acyclic, see the test below)."""
+    memo: dict[str, list[str]] = {}
+
+    def walk(m: str) -> list[str]:
+        if m not in memo:
+            memo[m] = [m] + max((walk(d) for d in GRAPH.get(m, ()) if d != "pglib"), key=len, default=[])
+        return memo[m]
+
+    return max((walk(m) for m in GRAPH), key=len)
+
+
+def test_every_module_has_a_layer():
+    missing = [m for m in GRAPH if not any(m.split(".")[1] in names for _, names in LAYERS)]
+    assert not missing, f"modules in no layer of tests/test_layout.py LAYERS: {missing}"
+
+
+def test_no_import_inside_a_function():
+    found = [f"{m}:{node.lineno} imports {t}" for m, p in MODULES.items() for t, node, inside in _imports(p)
+             if inside and m != "pglib"]
+    assert not found, f"pglib imports of pglib inside functions (they hide the real dependencies): {found}"
+
+
+def test_no_import_cycle():
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in GRAPH.get(m, ()):
+            if state.get(d) == 1:
+                raise AssertionError(f"import cycle: {' -> '.join(stack[stack.index(d):] + [d])}")
+            if d in GRAPH and not state.get(d):
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in GRAPH:
+        if not state.get(m):
+            visit(m)
+
+
+def test_imports_point_down_the_layers():
+    wrong = []
+    for m, deps in GRAPH.items():
+        for d in deps:
+            if d == "pglib":
+                wrong.append(f"{m} imports the package facade pglib")
+                continue
+            mine, theirs = m.split(".")[1], d.split(".")[1]
+            if mine in FOLDERS and theirs in FOLDERS and mine != theirs:
+                wrong.append(f"{m} -> {d} (the two folders stay independent)")
+            elif _layer(d) > _layer(m):
+                wrong.append(f"{m} ({LAYERS[_layer(m)][0]}) -> {d} ({LAYERS[_layer(d)][0]})")
+    assert not wrong, "imports that point up the layers: " + "; ".join(wrong)
+
+
+def _sources():
+    for p in sorted(PKG.rglob("*.py")):
+        yield p, p.read_text()
+    for folder in ("tools", "benchmarks", "tests"):
+        for p in sorted((ROOT / folder).glob("*.py")):
+            yield p, p.read_text()
+    for p in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = json.loads(p.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        yield p, "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def test_no_private_name_is_used_across_modules():
+    """``from pglib.x import _y`` and ``x._y`` (x a pglib module or a name imported from one) are
+    refused everywhere: pglib, tools/, benchmarks/, tests/ and the chapters."""
+    found = []
+    for path, text in _sources():
+        tree = ast.parse(text)
+        bound = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pglib":
+                for a in node.names:
+                    if a.name.startswith("_"):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}.{a.name}")
+                    bound.add(a.asname or a.name)
+            elif isinstance(node, ast.Import):
+                bound |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("pglib")}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id in bound:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses .{node.attr}")
+    assert not found, "private names used across modules: " + "; ".join(found)
+
+
+def test_the_longest_import_chain_is_short():
+    path = longest_path()
+    assert len(path) - 1 <= 8, f"the longest import chain has {len(path) - 1} links: {' -> '.join(path)}"
