@@ -49,6 +49,7 @@ __all__ = [
     "format_sig",
     "NULL_RTOL",
     "RANK_RTOL",
+    "Result",
     "UnbiasednessResult",
     "VarianceRatio",
     "mean_and_se",
@@ -237,8 +238,20 @@ def format_percent(p: float) -> str:
     return f"{x:.2g}%" if x < 10 else f"{x:.3g}%"
 
 
+class Result:
+    """The one family of outcomes pglib reports (:class:`UnbiasednessResult`,
+    :class:`pglib.verify.Report`, :class:`pglib.verify.checklist.Verdict`): ``passed`` says whether
+    the check passed, and ``str()`` says in a few lines what was measured."""
+
+    __slots__ = ()
+
+    @property
+    def passed(self) -> bool:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class UnbiasednessResult:
+class UnbiasednessResult(Result):
     """Outcome of :func:`unbiasedness_test`.
 
     Attributes:
@@ -280,6 +293,11 @@ class UnbiasednessResult:
     _eigvals: np.ndarray | None = field(default=None, repr=False, compare=False)
     _eigvecs: np.ndarray | None = field(default=None, repr=False, compare=False)
     _magnitude: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        """``not reject``: the data are consistent with the exact mean at ``alpha``."""
+        return not self.reject
 
     @property
     def null_rejected(self) -> bool:

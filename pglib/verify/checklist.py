@@ -39,6 +39,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from pglib import validate
 from pglib.losses import surrogate_loss
+from pglib.stats import Result
 from pglib.returns import reward_to_go
 
 __all__ = [
@@ -50,11 +51,16 @@ _F64 = torch.float64
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """A passed check: ``name`` of the check and ``detail`` (what was measured, rounded)."""
+class Verdict(Result):
+    """A passed check: ``name`` of the check and ``detail`` (what was measured, rounded). A failed
+    check raises instead, so ``passed`` is always True."""
 
     name: str
     detail: str
+
+    @property
+    def passed(self) -> bool:
+        return True
 
     def __str__(self) -> str:
         return f"OK [{self.name}] {self.detail}"

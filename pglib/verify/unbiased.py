@@ -72,7 +72,7 @@ _RTOL = 1e-8  # per-trajectory (separability) check: float64 sums in another ord
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(stats.Result):
     """What :func:`check_estimator` or :func:`check_loss` found; ``str(report)`` explains it.
 
     Attributes:
@@ -122,6 +122,11 @@ class Report:
     def worst_state(self) -> int:
         """The state whose row of :attr:`bias` has the largest norm."""
         return int(self.bias.norm(dim=1).argmax())
+
+    @property
+    def passed(self) -> bool:
+        """``unbiased``: the test does not reject that the mean is the exact gradient."""
+        return self.unbiased
 
     def __str__(self) -> str:
         g = float(self.gradient.norm())
