@@ -64,7 +64,11 @@ def _resolve(module: str, name: str | None = None) -> str | None:
 
 def _imports(path: pathlib.Path) -> list[tuple[str, ast.AST, bool]]:
     """``(imported pglib module, node, inside a function?)`` for every import of pglib in ``path``."""
-    tree = ast.parse(path.read_text())
+    return _imports_in(path.read_text())
+
+
+def _imports_in(text: str) -> list[tuple[str, ast.AST, bool]]:
+    tree = ast.parse(text)
     inside = set()
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
@@ -111,29 +115,37 @@ def test_no_import_inside_a_function():
     assert not found, f"pglib imports of pglib inside functions (they hide the real dependencies): {found}"
 
 
-def test_no_import_cycle():
+def _cycle(graph: dict) -> list[str] | None:
+    """One import cycle of ``graph`` (module -> imported modules), or None."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
-    def visit(m: str) -> None:
+    def visit(m: str) -> list[str] | None:
         state[m] = 1
         stack.append(m)
-        for d in GRAPH.get(m, ()):
+        for d in graph.get(m, ()):
             if state.get(d) == 1:
-                raise AssertionError(f"import cycle: {' -> '.join(stack[stack.index(d):] + [d])}")
-            if d in GRAPH and not state.get(d):
-                visit(d)
+                return stack[stack.index(d):] + [d]
+            if d in graph and not state.get(d):
+                found = visit(d)
+                if found:
+                    return found
         stack.pop()
         state[m] = 2
+        return None
 
-    for m in GRAPH:
+    for m in graph:
         if not state.get(m):
-            visit(m)
+            found = visit(m)
+            if found:
+                return found
+    return None
 
 
-def test_imports_point_down_the_layers():
+def _upward(graph: dict) -> list[str]:
+    """The imports of ``graph`` that break the layer rule."""
     wrong = []
-    for m, deps in GRAPH.items():
+    for m, deps in graph.items():
         for d in deps:
             if d == "pglib":
                 wrong.append(f"{m} imports the package facade pglib")
@@ -143,7 +155,32 @@ def test_imports_point_down_the_layers():
                 wrong.append(f"{m} -> {d} (the two folders stay independent)")
             elif _layer(d) > _layer(m):
                 wrong.append(f"{m} ({LAYERS[_layer(m)][0]}) -> {d} ({LAYERS[_layer(d)][0]})")
+    return wrong
+
+
+def test_no_import_cycle():
+    cycle = _cycle(GRAPH)
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_imports_point_down_the_layers():
+    wrong = _upward(GRAPH)
     assert not wrong, "imports that point up the layers: " + "; ".join(wrong)
+
+
+def test_the_rules_catch_what_the_issue_found():
+    """Negative controls: the two cycles and the upward imports pglib had before this layout."""
+    before = {"pglib.estimators": ["pglib.importance"], "pglib.importance": ["pglib.estimators"],
+              "pglib.exact": ["pglib.offpolicy"], "pglib.offpolicy": ["pglib.exact"]}
+    assert _cycle(before) in (["pglib.estimators", "pglib.importance", "pglib.estimators"],
+                              ["pglib.importance", "pglib.estimators", "pglib.importance"])
+    assert _cycle({"pglib.exact": ["pglib.offpolicy"], "pglib.offpolicy": []}) is None
+    assert _upward({"pglib.exact": ["pglib.offpolicy"]}) and _upward({"pglib.verify.gym_bridge": ["pglib.practice.policies"]})
+    assert _upward({"pglib.mdp": ["pglib.practice.policies"]}) and not _upward({"pglib.offpolicy": ["pglib.exact"]})
+    hidden = "def f():\n    from pglib import exact\n    return exact.gradient\n"
+    assert [inside for _, _, inside in _imports_in(hidden)] == [True]
+    private = "from pglib.estimators import _check_logits\nimport pglib.stats\npglib.stats._fmt(1.0, 2)\n"
+    assert len(_private_uses(private)) == 2 and not _private_uses("from pglib import stats\nstats.format_p(0.5)\n")
 
 
 def _sources():
@@ -158,28 +195,32 @@ def _sources():
         yield p, "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
+def _private_uses(text: str) -> list[str]:
+    """``line: what`` for each private name of a pglib module that ``text`` imports or reads."""
+    tree = ast.parse(text)
+    found, bound = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pglib":
+            for a in node.names:
+                if a.name.startswith("_"):
+                    found.append(f"{node.lineno} imports {node.module}.{a.name}")
+                bound.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("pglib")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                found.append(f"{node.lineno} uses .{node.attr}")
+    return found
+
+
 def test_no_private_name_is_used_across_modules():
     """``from pglib.x import _y`` and ``x._y`` (x a pglib module or a name imported from one) are
     refused everywhere: pglib, tools/, benchmarks/, tests/ and the chapters."""
-    found = []
-    for path, text in _sources():
-        tree = ast.parse(text)
-        bound = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pglib":
-                for a in node.names:
-                    if a.name.startswith("_"):
-                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}.{a.name}")
-                    bound.add(a.asname or a.name)
-            elif isinstance(node, ast.Import):
-                bound |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("pglib")}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
-                base = node.value
-                while isinstance(base, ast.Attribute):
-                    base = base.value
-                if isinstance(base, ast.Name) and base.id in bound:
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses .{node.attr}")
+    found = [f"{path.relative_to(ROOT)}:{use}" for path, text in _sources() for use in _private_uses(text)]
     assert not found, "private names used across modules: " + "; ".join(found)
 
 

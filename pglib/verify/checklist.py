@@ -47,7 +47,7 @@ __all__ = [
     "check_normalized", "check_stochastic", "check_loss_gradient",
 ]
 
-_F64 = torch.float64
+_F64 = validate.DTYPE  # float64, defined once in pglib.validate
 
 
 @dataclass(frozen=True)
