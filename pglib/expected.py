@@ -30,10 +30,10 @@ def direction(mdp: TabularMDP, logits, discount_score: bool = True) -> torch.Ten
     .. math:: \mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]
               = \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
 
-    with :math:`w_t = \gamma^t` (``discount_score=True``: equals :func:`pglib.exact.gradient`) or
-    :math:`w_t = 1` (``False``: the direction most implementations follow; for gamma < 1
-    it is in general not the gradient of any objective, as Nota & Thomas 2020 show with
-    an MDP where it is not; Thomas 2014).
+    with :math:`w_t = \gamma^t` (``discount_score=True``: equals
+    :func:`pglib.exact.gradient`) or :math:`w_t = 1` (``False``: the direction most
+    implementations follow; for gamma < 1 it is in general not the gradient of any
+    objective, as Nota & Thomas 2020 show with an MDP where it is not; Thomas 2014).
     """
     exact.need_finite_horizon(mdp, "direction")
     discount_score = validate.flag(discount_score, "discount_score")

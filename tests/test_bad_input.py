@@ -295,7 +295,7 @@ SPECS: list[Spec] = [
        lambda w: dict(mdp=w.m, trajectories=w.traj, logits=w.logits),
        dict(mdp="object", trajectories="object", logits="tensor", dynamics="flag")),
     # estimators
-    _T("scorefn.tabular_score", estimators.score,
+    _T("scorefn.tabular_score", scorefn.tabular_score,
        lambda w: dict(logits=w.logits, states=w.traj.states, actions=w.traj.actions),
        dict(logits="tensor_any", states="int_tensor", actions="int_tensor")),
     _T("estimators.weighted_score_sum", estimators.weighted_score_sum,
