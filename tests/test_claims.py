@@ -176,7 +176,7 @@ def test_smaller_variance(capsys):
     text = joined(capsys, "baseline.reduces_variance")
     assert result.paired and result.high < 1
     assert text.startswith("Var(a)/Var(b)={}, 99% CI [{}, {}] < 1 ".format(
-                               *stats.fmt_interval(result.ratio, result.low, result.high)) +
+                               *stats.format_interval(result.ratio, result.low, result.high)) +
                            "(paired, n=2000; fails a true claim with prob.")
     with pytest.raises(claims.ClaimFailed, match=r"FAIL \[variance.same\] expected: the 99% CI .* below 1; "
                                                  r"measured: Var\(a\)/Var\(b\)=.* not below 1 \(independent"):

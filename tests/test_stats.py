@@ -336,8 +336,8 @@ def test_variance_ratio_summary():
     x = np.random.default_rng(3).normal(size=(200, 2))
     r = stats.variance_ratio(0.5 * x + 0.1 * np.random.default_rng(4).normal(size=(200, 2)), x)
     assert r.summary() == "Var(a)/Var(b)={}, 99% CI [{}, {}] (paired, n=200)".format(
-        *stats.fmt_interval(r.ratio, r.low, r.high))
-    assert stats.fmt_interval(0.39287, 0.38731, 0.39854) == ("0.393", "0.387", "0.399")
+        *stats.format_interval(r.ratio, r.low, r.high))
+    assert stats.format_interval(0.39287, 0.38731, 0.39854) == ("0.393", "0.387", "0.399")
 
 
 # --------------------------------------------------------------------------------------------
