@@ -215,6 +215,10 @@ def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
     steps = validate.positive_int(steps, "steps", maximum=validate.MAX_STEPS)
     obs = validate.floats(obs, "obs", dtype=None, ndim=2, dims="[N, obs_dim]")
     targets = validate.floats(targets, "targets", dtype=None, shape=(obs.shape[0],), dims="[N] (one per observation)")
+    dim = getattr(value, "obs_dim", None)
+    if dim is not None and obs.shape[1] != dim:
+        raise ValueError(f"obs must have shape [N, obs_dim] = [N, {dim}] (the value network's input); got "
+                         f"{tuple(obs.shape)}")
     if obs.shape[0] < 2:
         raise ValueError(f"obs must hold at least 2 observations (a variance is taken); got {obs.shape[0]}")
     for k in range(steps):
