@@ -35,7 +35,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import test_bad_input as base
-from pglib import claims, exact, lqr, mdp, policies, rollout, sampling, stats, tabular, train, validate, verify, zoo
+from pglib import (checks, claims, device, exact, importance, lqr, mdp, offpolicy, policies, returns, rollout, sampling,
+                   stats, tabular, train, validate, verify, zoo)
 
 FLOAT64_DEFAULT = True
 BAD = (TypeError, ValueError)
@@ -163,6 +164,15 @@ def _mistake_args(w: World):
                 weights_of=m.weights_of)
 
 
+def _loss_gradient_args(w: World):
+    from pglib.losses import surrogate_loss
+
+    dist = w.cat(w.obs)
+    adv = w.values[:, 0]
+    loss = surrogate_loss(dist.log_prob(w.cat_actions), adv)
+    return dict(loss=loss, params=list(w.cat.parameters()), dist=dist, actions=w.cat_actions, advantages=adv)
+
+
 def _as_np(t):
     return t.detach().numpy().copy()
 
@@ -183,7 +193,7 @@ SPECS: list[Spec] = [
     # tabular
     T("tabular.TabularSoftmaxPolicy", lambda **kw: tabular.TabularSoftmaxPolicy(**kw).logits.detach(),
       lambda w: dict(n_states=w.S, n_actions=w.A, logits=w.logits), dict(n_states="count", n_actions="count",
-                                                                       logits="tensor")),
+                                                                       logits="tensor"), nullable={"logits"}),
     T("tabular.TabularSoftmaxPolicy.forward", lambda policy, obs: policy(obs).logits.detach(),
       lambda w: dict(policy=_policy(w), obs=w.traj.states[:, 0]), dict(obs="int_tensor_free")),
     T("tabular.one_hot_env", lambda **kw: tabular.one_hot_env(**kw).observation_space.shape,
@@ -194,7 +204,8 @@ SPECS: list[Spec] = [
     T("tabular.exact_parameter_gradient", tabular.exact_parameter_gradient,
       lambda w: dict(mdp=w.m, module=_policy(w)), dict(mdp="object", module="object", params="params")),
     T("tabular.check_module", lambda **kw: tabular.check_module(**kw).p_value,
-      lambda w: (lambda p: dict(update=_update(w, p), mdp=w.m, module=p, n_batches=4, alpha=0.05))(_policy(w)),
+      lambda w: (lambda p: dict(update=_update(w, p), mdp=w.m, module=p, n_batches=w.S * w.A + 3, alpha=0.05))(
+          _policy(w)),
       dict(update="callable", mdp="object", module="object", n_batches="count_work", alpha="level")),
     # rollout
     T("rollout.make_vec_env", lambda **kw: rollout.make_vec_env(**kw).num_envs,
@@ -206,7 +217,8 @@ SPECS: list[Spec] = [
       dict(sample="callable", n_steps="steps"), seeded=True),
     T("rollout.VectorCollector.episodes", lambda collector, **kw: collector.episodes(**kw).rewards,
       lambda w: dict(collector=_collector(w), sample=_sampler(w), max_steps=20),
-      dict(sample="callable", max_steps="steps", steps_per_env="steps"), seeded=True),
+      dict(sample="callable", max_steps="steps", steps_per_env="steps"), seeded=True,
+      nullable={"max_steps", "steps_per_env"}),
     T("rollout.VectorCollector.segment[actions]", lambda collector, sample, n_steps: collector.segment(sample, n_steps),
       lambda w: dict(collector=_collector(w), sample=_sampler(w), n_steps=2), dict(sample="sampler_output"),
       says=dict(sample="sample")),
@@ -302,6 +314,34 @@ SPECS: list[Spec] = [
       lambda w: dict(mistake=zoo.MISTAKES["full_return"], mdp=zoo.problem()), dict(mdp="object")),
     T("zoo.Mistake.estimator", lambda mistake, mdp: mistake.estimator(mdp)(zoo_traj(mdp), zoo.problem_logits()),
       lambda w: dict(mistake=zoo.MISTAKES["full_return"], mdp=zoo.problem()), dict(mdp="object")),
+    # the rest of the public callables (the coverage test below lists them)
+    T("checks.check_detached", lambda **kw: str(checks.check_detached(**kw)), lambda w: dict(weights=w.values),
+      dict(weights="tensor_free", name="string"), says=dict(weights="advantages")),  # the weights' own name
+    T("checks.check_actions_detached", lambda **kw: str(checks.check_actions_detached(**kw)),
+      lambda w: dict(actions=w.gauss_actions), dict(actions="tensor_kind")),  # a gradient check: NaN may pass
+    T("checks.check_loss_gradient", lambda **kw: str(checks.check_loss_gradient(**kw)), _loss_gradient_args,
+      dict(loss="tensor_free", params="params", dist="object", actions="int_tensor_free", advantages="tensor",
+           reduction="choice", rtol="positive")),
+    T("device.default_device", lambda: str(device.default_device()), lambda w: dict(), dict()),
+    T("importance.effective_sample_size", importance.effective_sample_size,
+      lambda w: dict(importance_weights=np.abs(_samples(w)[:, 0]) + 0.1), dict(importance_weights="array")),
+    T("mdp.as_float64", mdp.as_float64, lambda w: dict(x=w.values, name="x"), dict(x="tensor_free")),
+    T("mdp.short_corridor", lambda **kw: mdp.short_corridor(**kw).transitions, lambda w: dict(horizon=w.T + 2),
+      dict(gamma="gamma", horizon="steps")),
+    T("mdp.two_state", lambda **kw: mdp.two_state(**kw).transitions, lambda w: dict(horizon=w.T),
+      dict(gamma="gamma", horizon="steps")),
+    T("offpolicy.trajectory_kl", offpolicy.trajectory_kl,
+      lambda w: dict(mdp=w.m, logits=w.logits, behaviour_logits=w.behaviour),
+      dict(mdp="object", logits="tensor", behaviour_logits="tensor")),
+    T("policies.ValueMLP", lambda **kw: [p.shape for p in policies.ValueMLP(**kw).parameters()],
+      lambda w: dict(obs_dim=3, hidden=(4,)), dict(obs_dim="count", hidden="widths", activation="choice")),
+    T("policies.ValueMLP.forward", lambda value, obs: value(obs), lambda w: dict(
+        value=_value_net(w), obs=torch.zeros(w.N, 4, dtype=torch.float64)), dict(obs="tensor_any")),
+    T("policies.policy_for", lambda **kw: type(policies.policy_for(**kw)).__name__,
+      lambda w: dict(observation_space=gym.spaces.Box(-1.0, 1.0, (3,)), action_space=gym.spaces.Discrete(w.A),
+                     hidden=(4,)),
+      dict(observation_space="object", action_space="object", hidden="widths", log_std="real")),
+    T("returns.check_gamma", returns.check_gamma, lambda w: dict(gamma=0.9), dict(gamma="gamma")),
     # validate's own helpers added for this issue
     T("validate.covariance", validate.covariance, lambda w: dict(x=_cov(w), name="c"), dict(x="cov"),
       says=dict(x="c")),
@@ -452,6 +492,8 @@ def _bad_value(spec: Spec, arg: str, valid: Any, draw) -> tuple[str, Any]:
     kind = spec.bad[arg]
     if kind == "callable":
         return "kind", draw(st.sampled_from(BAD_CALLABLE))
+    if kind == "tensor_kind":
+        return "kind", draw(st.sampled_from(["1.0", None, object(), valid.to(torch.complex128), valid.bool()]))
     if kind == "pct":  # inf is a valid percentage here (an infinite detectable bias)
         return "real", draw(st.sampled_from(["0.5", True, 1j, math.nan, None, [0.5], -0.1, HUGE]))
     if kind == "level":
@@ -686,6 +728,10 @@ NOT_DOORS = {
     "train.History": "a result type built by train",
     "lqr.LQR": "covered in test_bad_input.py as lqr.LQR",
     "display": "shows source in the book; show_source is covered in test_bad_input.py",
+    "checks.Verdict": "a result type (a passed check)",
+    "enumeration.Enumeration": "a result type built by all_trajectories",
+    "plotting.learning_curves": "draws History runs on a matplotlib axes; its numbers go through running_return "
+                                "and mean_and_band (covered in test_bad_input.py)",
 }
 
 
