@@ -316,7 +316,7 @@ SPECS: list[Spec] = [
       lambda w: dict(mistake=zoo.MISTAKES["full_return"], mdp=zoo.problem()), dict(mdp="object")),
     # the rest of the public callables (the coverage test below lists them)
     T("checks.check_detached", lambda **kw: str(checks.check_detached(**kw)), lambda w: dict(weights=w.values),
-      dict(weights="tensor_free", name="string"), says=dict(weights="advantages")),  # the weights' own name
+      dict(weights="tensor_kind", name="string"), says=dict(weights="advantages")),  # named by name; NaN may pass
     T("checks.check_actions_detached", lambda **kw: str(checks.check_actions_detached(**kw)),
       lambda w: dict(actions=w.gauss_actions), dict(actions="tensor_kind")),  # a gradient check: NaN may pass
     T("checks.check_loss_gradient", lambda **kw: str(checks.check_loss_gradient(**kw)), _loss_gradient_args,
