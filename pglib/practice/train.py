@@ -170,8 +170,7 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
     """
     validate.instance(batch, "batch", Batch, "a pglib.rollout.Batch")
     validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
-    if value is not None:
-        validate.function(value, "value", "value(obs [N, obs_dim]) -> [N], e.g. a pglib.policies.ValueMLP")
+    value = None if value is None else validate.function(value, "value", "value(obs [N, obs_dim]) -> [N]")
     m = batch.mask
     V = V_next = None
     if value is not None:
