@@ -37,6 +37,7 @@ def _alarm(signum, frame):
 
 def survey(module, calls: int, timeout: int, seed: int = 0) -> collections.Counter:
     import numpy as np
+    import torch
     from hypothesis.errors import NonInteractiveExampleWarning
 
     warnings.simplefilter("ignore", NonInteractiveExampleWarning)
@@ -58,7 +59,9 @@ def survey(module, calls: int, timeout: int, seed: int = 0) -> collections.Count
             arg = sorted(spec.bad)[int(rng.integers(len(spec.bad)))]
             valid = kwargs.get(arg)
             if valid is None and spec.bad[arg] in ("tensor", "int_tensor", "mask"):
-                valid = w.values
+                # as the property tests do: a valid value of the right shape for an optional tensor
+                valid = {"baseline": w.values, "sample_weights": torch.ones(w.N), "action_baseline": w.logits,
+                         "mask": w.mask}.get(arg, w.values)
 
             def draw(strategy, label=None):
                 return strategy.example()
