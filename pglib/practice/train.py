@@ -43,7 +43,7 @@ from pglib import validate
 from pglib.practice.device import resolve_device
 from pglib.losses import surrogate_loss
 from pglib.practice.policies import GaussianMLP, ValueMLP, policy_for
-from pglib.returns import check_gamma, gae, reward_to_go_episodic
+from pglib.returns import check_gamma, discounts, gae, reward_to_go_episodic
 from pglib.practice.rollout import Batch, VectorCollector, evaluate, make_vec_env
 
 
@@ -197,7 +197,7 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
         adv = weight
     if cfg.reward_to_go:
         # the objective's discount (1 when gamma = 1)
-        adv = adv * cfg.gamma ** batch.time
+        adv = adv * discounts(cfg.gamma, batch.time)
     if cfg.normalize_advantages and m.sum() > 1:
         adv = (adv - adv[m].mean()) / (adv[m].std(ddof=1) + 1e-8)
     adv = torch.as_tensor(np.where(m, adv, 0.0))

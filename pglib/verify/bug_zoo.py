@@ -25,8 +25,9 @@ from typing import Callable
 import torch
 
 from pglib import exact, validate
+from pglib.estimators import weighted_score_sum
 from pglib.mdp import DTYPE, TabularMDP
-from pglib.returns import reward_to_go
+from pglib.returns import discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = ["Mistake", "MISTAKES", "problem", "problem_logits", "correct_weights", "surrogate"]
@@ -84,8 +85,6 @@ class Mistake:
         mutants."""
         if self.weights_of is None:
             return None
-        from pglib.estimators import weighted_score_sum
-
         w = self.weights_of
 
         def for_mdp(mdp: TabularMDP) -> Callable:
@@ -107,7 +106,7 @@ class Mistake:
 
 
 def _discounts(traj: Trajectories, gamma: float) -> torch.Tensor:
-    return gamma ** torch.arange(traj.horizon, dtype=DTYPE)
+    return discount_weights(traj.horizon, gamma, like=traj.rewards)
 
 
 def _log_probs(traj: Trajectories, logits) -> torch.Tensor:
@@ -116,20 +115,13 @@ def _log_probs(traj: Trajectories, logits) -> torch.Tensor:
 
 def _check_batch(traj, logits=None):
     """The batch (re-checked if edited) and logits ``[S, A]`` that fit it (still differentiable)."""
-    validate.instance(traj, "traj", Trajectories, "a pglib.sampling.Trajectories batch")
+    validate.batch(traj)
     if traj.n == 0:
         raise ValueError("traj must hold at least one trajectory; got an empty batch")
     if logits is None:
         return None
-    logits = validate.logits(logits)
-    S, A = logits.shape
-    if traj.n_states is not None and (traj.n_states, traj.n_actions) != (S, A):
-        raise ValueError(f"logits must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the "
-                         f"batch; got {tuple(logits.shape)}")
-    why = f"to match logits of shape [S, A] = [{S}, {A}]"
-    validate.integers(traj.states, "traj.states", high=S, why=why)
-    validate.integers(traj.actions, "traj.actions", high=A, why=why)
-    return logits
+    validate.batch_logits(traj, logits)  # the shape against the batch (it returns a detached copy)
+    return validate.logits(logits)
 
 
 def surrogate(traj: Trajectories, logits, weights) -> torch.Tensor:
