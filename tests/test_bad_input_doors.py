@@ -775,7 +775,7 @@ def _modules() -> dict[str, object]:
     short = {new: old.split(".")[-1] for old, new in getattr(pglib, "MOVED", {}).items()}
     short["pglib.verify.unbiased"] = "verify"
     out = {}
-    for name in pglib._MODULES:
+    for name in sorted(info.name for info in pkgutil.iter_modules(pglib.__path__)):
         try:
             module = importlib.import_module(f"pglib.{name}")
         except ImportError:  # an optional dependency (numba) is missing
