@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import inspect
 import json
 import math
 import os
@@ -126,6 +127,7 @@ def _wrap(line: str) -> str:
 
 def anchor(claim_id: str) -> str:
     """The HTML id of a claim's line in the rendered book: ``rtg.unbiased`` -> ``claim-rtg-unbiased``."""
+    _check_id(claim_id)
     return "claim-" + claim_id.replace(".", "-").replace("_", "-")
 
 
@@ -275,6 +277,7 @@ def unbiased(claim_id: str, samples, exact, alpha: float | None = None, method: 
             at a bias of 4.1% of |∇J| along it, 11% in the worst direction
     """
     _check_id(claim_id)
+    validate.string(name, "name", "a string (how the line calls |reference|)")
     result = stats.unbiasedness_test(samples, exact, alpha=ALPHA if alpha is None else alpha, method=method)
     facts = _power_facts(result, _reference(reference, exact, result))
     text = f"{_test_text(result)}; {_power_text(facts, method, name)}"
@@ -356,6 +359,7 @@ def close(claim_id: str, measured, expected, atol: float = 1e-9, rtol: float = 0
     if x.shape != y.shape:
         raise ValueError(f"measured and expected must have the same shape; got {x.shape} and {y.shape}")
     for name, value in (("atol", atol), ("rtol", rtol)):
+        validate.real(value, name, low=0.0, allow_inf=True)  # kind and size first (10**400 fits no float)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
                 or not (0 <= value < math.inf):
             raise ValueError(f"{name} must be a finite non-negative number; got {value!r}")
@@ -439,12 +443,15 @@ def holds(claim_id: str, condition, measured: str, expected: str, *, fail_rate: 
     return passed
 
 
-def raises(claim_id: str, fn, exception: type[BaseException], match: str) -> BaseException:
-    """Claim: calling ``fn()`` raises ``exception`` with a message matching the regex ``match``.
+def raises(claim_id: str, fn, exception: type[BaseException], match: str, *, args: tuple = (),
+           kwargs: dict | None = None) -> BaseException:
+    """Claim: calling ``fn(*args, **kwargs)`` raises ``exception`` with a message matching the regex ``match``.
 
     Use it where a chapter shows a refusal (a deterministic policy has no score): the cell then
     runs under every executor, and the check fails if the error is not raised or says something
-    else. Returns the exception::
+    else. The claim fails, too, when ``fn``'s own signature does not accept ``args`` and
+    ``kwargs``: the ``TypeError`` of a wrong call is not the refusal the claim is about (a check
+    that passes by accident). Returns the exception::
 
         PASS [limits.deterministic.refused] ValueError: sigma must be positive ...
     """
@@ -455,9 +462,27 @@ def raises(claim_id: str, fn, exception: type[BaseException], match: str) -> Bas
         raise TypeError(f"exception must be an exception class; got {exception!r}")
     if not isinstance(match, str) or not match:
         raise ValueError(f"match must be a non-empty regular expression; got {match!r}")
+    try:
+        re.compile(match)
+    except re.error as e:
+        raise ValueError(f"match must be a valid regular expression; got {match!r} ({e})") from None
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple of positional arguments; got {validate.describe(args)}")
+    kwargs = {} if kwargs is None else validate.mapping(kwargs, "kwargs")
     expected = f"{exception.__name__} with a message matching {match!r}"
     try:
-        fn()
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none: nothing to compare
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            _verdict(claim_id, "raises", False, f"fn cannot be called with the stated arguments "
+                     f"(args={args!r}, kwargs={kwargs!r}): {exc}; a TypeError from the call itself is not "
+                     "the refusal claimed", expected, fail_rate=0.0)
+    try:
+        fn(*args, **kwargs)
     except exception as exc:
         message = _one_line(str(exc))
         passed = re.search(match, str(exc)) is not None

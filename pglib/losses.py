@@ -75,6 +75,9 @@ def _check_steps(mask, reduction: str, density: bool = False, **tensors) -> tupl
         like = out[names[0]]
     validate.same_shape(names[0], like, **{n: out[n] for n in names[1:]})
     m = None if mask is None else validate.mask(mask, "mask", shape=tuple(like.shape), dims=f"of {names[0]}")
+    if reduction != "none" and like.numel() == 0:  # a mean over nothing is NaN, not a loss
+        raise ValueError(f"{names[0]} must hold at least one step to reduce with reduction={reduction!r}; "
+                         f"got shape {tuple(like.shape)} (an empty batch)")
     for name, x in out.items():
         real = x.detach() if m is None else x.detach()[m]
         if not bool(torch.isfinite(real).all()):

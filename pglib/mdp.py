@@ -104,10 +104,31 @@ class TabularMDP:
                 raise validate.ArgumentTypeError(f"{label} must be a sequence of {n} strings; got {validate.describe(names)}")
             if len(names) != n:
                 raise ValueError(f"{label} must have {n} entries, got {len(names)}")
-        self.transitions, self.rewards, self.initial, self.terminal = P, R, mu0, term
-        self.gamma, self.horizon = gamma, horizon
-        self.state_names = list(state_names) if state_names is not None else [f"s{i}" for i in range(S)]
-        self.action_names = list(action_names) if action_names is not None else [f"a{i}" for i in range(A)]
+        fields = dict(transitions=P, rewards=R, initial=mu0, terminal=term, gamma=gamma, horizon=horizon,
+                      state_names=list(state_names) if state_names is not None else [f"s{i}" for i in range(S)],
+                      action_names=list(action_names) if action_names is not None else [f"a{i}" for i in range(A)])
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_versions", validate.versions(P, R, mu0, term))
+
+    def __setattr__(self, key, value) -> None:
+        raise AttributeError(f"a TabularMDP cannot be changed after it is built (it was checked then); "
+                             f"make a changed copy instead: mdp.with_({key}=...)")
+
+    __delattr__ = __setattr__
+
+    def _recheck(self, name: str = "mdp") -> None:
+        """Check again if a tensor was edited in place since the last check (see
+        :func:`pglib.validate.unchanged`): the same errors as the constructor."""
+        now = validate.versions(self.transitions, self.rewards, self.initial, self.terminal)
+        if now == self._versions:
+            return
+        try:
+            self.with_()
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name} was edited in place after it was built and is no longer a valid "
+                          f"TabularMDP: {e}") from None
+        object.__setattr__(self, "_versions", now)
 
     @property
     def n_states(self) -> int:

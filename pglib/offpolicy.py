@@ -232,13 +232,20 @@ def surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, eps: float | N
 def clip_fraction(mdp: TabularMDP, logits, behaviour_logits, eps: float) -> torch.Tensor:
     r"""Exact fraction of behaviour decisions whose clipped-surrogate gradient is zero, shape ``[T]``:
     :math:`P_\mathrm{old}(\text{clip\_mask}(\rho_t, A^{\mathrm{old}}_t(s_t,a_t), \epsilon) \mid s_t \text{ not terminal})`
-    with the exact behaviour advantage (as in :func:`surrogate_objective`)."""
+    with the exact behaviour advantage (as in :func:`surrogate_objective`). At a step where every
+    episode has already ended (no decision is made) the fraction is 0; an MDP that starts in a
+    terminal state makes no decision at all and is refused."""
     T = _need_horizon(mdp, "clip_fraction", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
     eps = validate.clip_eps(eps)
+    if float(mdp.initial[~mdp.terminal].sum()) <= 0:
+        raise ValueError("mdp must start in a non-terminal state with positive probability: from a terminal "
+                         "start no decision is made, so there is no fraction of decisions to report")
     with torch.no_grad():
         pi = mdp.policy(logits)
         mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)
         rho = torch.where(mu > 0, pi / mu, torch.zeros((), dtype=DTYPE)).expand(T, -1, -1)
         clipped = losses.clip_mask(rho, A_old, eps).to(DTYPE)
         live = p_old * (~mdp.terminal).to(DTYPE)                                                # [T, S]
-        return (live[:, :, None] * mu[None] * clipped).sum((1, 2)) / live.sum(1)
+        total = live.sum(1)
+        out = (live[:, :, None] * mu[None] * clipped).sum((1, 2))
+        return torch.where(total > 0, out / torch.where(total > 0, total, 1.0), torch.zeros((), dtype=DTYPE))

@@ -94,6 +94,24 @@ class Trajectories:
         for name, value in (("states", states), ("actions", actions), ("rewards", rewards), ("mask", mask),
                             ("logp", logp)):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "_versions", self._current_versions())
+
+    def _current_versions(self) -> tuple:
+        return validate.versions(self.states, self.actions, self.rewards, self.mask, self.logp)
+
+    def _recheck(self, name: str = "traj") -> None:
+        """Check again if a tensor was edited in place since the last check (see
+        :func:`pglib.validate.unchanged`): the same errors as the constructor."""
+        now = self._current_versions()
+        if now == self._versions:
+            return
+        try:
+            Trajectories(self.states, self.actions, self.rewards, self.mask, self.logp, self.n_states,
+                         self.n_actions)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name} was edited in place after it was built and is no longer a valid "
+                          f"Trajectories batch: {e}") from None
+        object.__setattr__(self, "_versions", now)
 
     @classmethod
     def trusted(cls, states, actions, rewards, mask, logp=None, n_states=None, n_actions=None) -> "Trajectories":
@@ -102,6 +120,7 @@ class Trajectories:
         for name, value in (("states", states), ("actions", actions), ("rewards", rewards), ("mask", mask),
                             ("logp", logp), ("n_states", n_states), ("n_actions", n_actions)):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "_versions", self._current_versions())
         return self
 
     @property

@@ -137,10 +137,7 @@ def _samples_and_exact(samples, exact) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _check_level(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1); got {value!r}") from None
+    v = validate.real(value, name, allow_inf=True)  # a real number: never a string or a bool
     if not (0.0 < v < 1.0):
         raise ValueError(f"{name} must lie strictly between 0 and 1; got {value!r}")
     return v
@@ -265,6 +262,7 @@ def format_p(p: float, label: str = "p") -> str:
 
 def format_percent(p: float) -> str:
     """A probability as a percentage with two significant digits: ``0.0016667 -> '0.17%'``."""
+    p = validate.real(p, "p", low=0.0, allow_inf=True)  # inf is a valid share (an infinite detectable bias)
     if p == 0:
         return "0%"
     if p < 1e-6:
@@ -618,6 +616,7 @@ def hotelling_power(shift, covariance, n: int, alpha: float) -> float:
     if sigma.shape != (d, d):
         raise ValueError(f"covariance must have shape [d, d] = [{d}, {d}] for a shift of {d} entries; "
                          f"got {sigma.shape}")
+    sigma = validate.covariance(sigma, "covariance")  # symmetric PSD within validate.COV_RTOL
     n = _count(n, "n")
     alpha = _check_level(alpha, "alpha")
     lam_all, vec_all = np.linalg.eigh((sigma + sigma.T) / 2)

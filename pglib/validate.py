@@ -44,6 +44,8 @@ __all__ = [
     "describe", "floats", "float_array", "integers", "mask", "logits", "mdp_logits", "batch", "batch_logits",
     "positive_int", "nonnegative_int", "seed", "real", "gamma", "clip_eps", "probability", "flag", "one_of",
     "instance", "same_shape", "finite", "distribution", "memory", "nbytes", "steps",
+    "COV_RTOL", "MAX_CALLS", "real_or_none", "covariance", "function", "calls", "unchanged", "versions",
+    "string", "mapping",
 ]
 
 DTYPE = torch.float64
@@ -51,6 +53,12 @@ DTYPE = torch.float64
 MEMORY_BUDGET = 4 * 2**30
 #: the most time steps one loop may run (a horizon, an episode without a time limit)
 MAX_STEPS = 10**6
+#: the most calls of a reader's own function (a loss, an update) one check may make; at a
+#: millisecond or more per call, more would run for minutes before saying anything
+MAX_CALLS = 100_000
+#: relative tolerance of :func:`covariance`: asymmetry up to ``COV_RTOL * max|C|`` and negative
+#: eigenvalues down to ``-COV_RTOL * max|C|`` count as float64 rounding; anything beyond is refused
+COV_RTOL = 1e-9
 
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -154,6 +162,9 @@ def floats(x: Any, name: str, *, dtype: torch.dtype | None = DTYPE, ndim: int | 
     in messages (``"[N, T]"``, or ``"of rewards"`` for the shape of another argument). Gradients are kept
     (the result is ``x.to(dtype)``), unless ``copy=True`` (a detached copy).
     """
+    if dtype is not None and not dtype.is_floating_point:
+        raise ArgumentTypeError(f"dtype must be a floating-point torch dtype (floats are never truncated to "
+                                f"integers); got {dtype}")
     t = _as_tensor(x, name, "a real-valued array or tensor")
     if not t.is_floating_point():
         if not integers:
@@ -257,7 +268,7 @@ def batch(traj: Any, name: str = "traj") -> Any:
     nothing of pglib, so the batch is recognised by its fields."""
     if not all(hasattr(traj, f) for f in _BATCH_FIELDS):
         raise _kind_error(name, "a pglib.sampling.Trajectories batch", traj)
-    return traj
+    return unchanged(traj, name)  # re-checked if edited in place since it was built
 
 
 def batch_logits(traj: Any, x: Any, name: str = "logits") -> torch.Tensor:
@@ -285,7 +296,8 @@ def same_shape(ref_name: str, ref: torch.Tensor, **others) -> None:
 
 
 def distribution(p: torch.Tensor, name: str, what: str = "entries", atol: float = 1e-6) -> None:
-    """``ValueError`` unless ``p`` is non-negative and sums to 1 along its last axis."""
+    """``ValueError`` unless ``p`` is finite, non-negative and sums to 1 along its last axis."""
+    p = floats(p, name, dtype=None, min_ndim=1)  # kind and finiteness: NaN compares False everywhere
     if bool((p < -1e-8).any()):
         raise ValueError(f"{name} must hold probabilities >= 0; got a minimum of {p.min().item():.3g}")
     worst = (p.sum(-1) - 1).abs().max().item() if p.numel() else 0.0
@@ -353,7 +365,11 @@ def real(x: Any, name: str, *, low: float | None = None, high: float | None = No
     elif isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.integer, np.floating)):
         raise _kind_error(name, expected, x)
     else:
-        v = float(x)
+        try:
+            v = float(x)
+        except OverflowError:
+            raise ValueError(f"{name} must be {expected} that fits a float64 (at most about 1.8e308); "
+                             f"got an integer of {len(str(abs(int(x))))} digits") from None
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
         raise ValueError(f"{name} must be {expected}; got {v}")
     if ((low is not None and (v < low or (low_open and v == low)))
@@ -387,9 +403,10 @@ def flag(x: Any, name: str) -> bool:
 def one_of(x: Any, name: str, options: Iterable) -> Any:
     """``x`` if it is one of ``options`` (compared with ``==`` on equal types), else ``ValueError``."""
     options = tuple(options)
-    if not any(type(x) is type(o) and x == o for o in options):
-        raise ValueError(f"{name} must be one of {options}; got {describe(x)}")
-    return x
+    for o in options:
+        if (type(x) is type(o) or (isinstance(o, str) and isinstance(x, str))) and x == o:
+            return o  # the option itself: a numpy string comes back as the plain str
+    raise ValueError(f"{name} must be one of {options}; got {describe(x)}")
 
 
 def instance(x: Any, name: str, cls, what: str | None = None) -> Any:
@@ -397,17 +414,18 @@ def instance(x: Any, name: str, cls, what: str | None = None) -> Any:
     if not isinstance(x, cls):
         expected = what or (cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls))
         raise ArgumentTypeError(f"{name} must be {expected}; got {type(x).__name__}")
-    return x
+    return unchanged(x, name)
 
 
 # ----------------------------------------------------------------------------- sizes and loops
 
 
 def nbytes(*shape: int, itemsize: int = 8) -> int:
-    """Bytes of a dense array of this shape (Python integers: no overflow)."""
-    total = itemsize
-    for s in shape:
-        total *= int(s)
+    """Bytes of a dense array of this shape (Python integers: no overflow); every size must be a
+    non-negative integer (a negative size is refused, not multiplied into a negative byte count)."""
+    total = nonnegative_int(itemsize, "itemsize")
+    for k, s in enumerate(shape):
+        total *= nonnegative_int(s, f"shape[{k}]")
     return total
 
 
@@ -437,3 +455,87 @@ def steps(x: Any, name: str, *, minimum: int = 1, cap: int | None = None) -> int
         raise ValueError(f"{name} must be at most {cap} steps (pglib.validate.MAX_STEPS: a loop over {n} steps "
                          f"would not finish in reasonable time); got {n}")
     return n
+
+
+# ----------------------------------------------------------------------------- added for issue 21
+
+
+def real_or_none(x: Any, name: str, **bounds) -> float | None:
+    """``None``, or ``x`` as in :func:`real` (same bounds)."""
+    return None if x is None else real(x, name, **bounds)
+
+
+def string(x: Any, name: str, what: str = "a string") -> str:
+    """``x`` as a plain ``str`` (numpy strings accepted); anything else is a ``TypeError``."""
+    if not isinstance(x, str):
+        raise _kind_error(name, what, x)
+    return str(x)
+
+
+def mapping(x: Any, name: str, what: str = "a dict of keyword arguments") -> dict:
+    """A copy of ``x`` if it is a mapping with string keys, else a ``TypeError``."""
+    import collections.abc
+
+    if not isinstance(x, collections.abc.Mapping) or not all(isinstance(k, str) for k in x):
+        raise _kind_error(name, what, x)
+    return dict(x)
+
+
+def function(x: Any, name: str, usage: str) -> Any:
+    """``x`` if it is callable, else a ``TypeError`` showing how it is called (``usage``)."""
+    if not callable(x):
+        raise _kind_error(name, f"a function ({usage})", x)
+    return x
+
+
+def calls(n: int, what: str, cap: int | None = None) -> int:
+    """``ValueError`` before starting if a check would call a reader's function ``n`` times, more
+    than ``cap`` (default :data:`MAX_CALLS`): the up-front work estimate of a loop of user calls."""
+    cap = MAX_CALLS if cap is None else cap
+    if n > cap:
+        raise ValueError(f"{what} would call your function {n} times, more than pglib.validate.MAX_CALLS = "
+                         f"{cap} (minutes of work before any answer); ask for fewer batches or a smaller "
+                         "batch_size")
+    return n
+
+
+def covariance(x: Any, name: str, *, size: int | None = None, rtol: float | None = None) -> np.ndarray:
+    """A covariance matrix as a float64 numpy array: square (``[size, size]`` if given), finite,
+    symmetric and positive semi-definite up to ``rtol * max|C|`` (default :data:`COV_RTOL`).
+
+    Asymmetry or a negative eigenvalue beyond rounding is refused, never silently symmetrised or
+    clipped: a matrix that is not a covariance gives answers (powers, samples) that mean nothing.
+    """
+    rtol = COV_RTOL if rtol is None else rtol
+    t = floats(x, name, ndim=2, dims="[d, d]")
+    c = t.detach().cpu().numpy().astype(np.float64)
+    if c.shape[0] != c.shape[1] or (size is not None and c.shape != (size, size)):
+        want = f"[{size}, {size}]" if size is not None else "[d, d] (square)"
+        raise ValueError(f"{name} must have shape {want}; got {c.shape}")
+    scale = float(np.abs(c).max()) if c.size else 0.0
+    asym = float(np.abs(c - c.T).max()) if c.size else 0.0
+    if asym > rtol * scale:
+        raise ValueError(f"{name} must be symmetric (within {rtol:g} x max|C| = {rtol * scale:.3g}); the largest "
+                         f"|C - C^T| is {asym:.3g}")
+    if c.size:
+        low = float(np.linalg.eigvalsh((c + c.T) / 2).min())
+        if low < -rtol * scale:
+            raise ValueError(f"{name} must be positive semi-definite (eigenvalues >= -{rtol:g} x max|C| = "
+                             f"{-rtol * scale:.3g}); its smallest eigenvalue is {low:.3g}")
+    return c
+
+
+def versions(*tensors) -> tuple:
+    """The in-place version counters of ``tensors`` (``None`` stays ``None``): every in-place write
+    (``t[0] = x``, ``t.zero_()``, through any view) increases a tensor's counter."""
+    return tuple(None if t is None else t._version for t in tensors)
+
+
+def unchanged(x: Any, name: str) -> Any:
+    """``x``, re-checked if it was edited in place since it was built (objects that record their
+    tensors' :func:`versions`: ``TabularMDP``, ``Trajectories``, ``LQR``). An edit into an invalid
+    state gets the constructor's own error, prefixed with ``name``; objects without the hook pass."""
+    recheck = getattr(type(x), "_recheck", None)
+    if recheck is not None:
+        recheck(x, name)
+    return x

@@ -240,6 +240,22 @@ def test_raises(capsys):
         claims.raises("limits.bad", 3, ValueError, "x")
 
 
+def test_raises_calls_with_the_stated_arguments(capsys):
+    exc = claims.raises("limits.args", lambda x, base=10: int(x, base), ValueError, "invalid literal",
+                        args=("z",), kwargs=dict(base=10))
+    assert isinstance(exc, ValueError)
+    assert joined(capsys, "limits.args").startswith("ValueError: invalid literal")
+    # the TypeError of a call that fn's own signature refuses is not the refusal claimed
+    with pytest.raises(claims.ClaimFailed, match="cannot be called with the stated arguments"):
+        claims.raises("limits.signature", lambda x: x, TypeError, "argument")
+    with pytest.raises(claims.ClaimFailed, match="cannot be called with the stated arguments"):
+        claims.raises("limits.signature_kw", lambda x: int(x), TypeError, "x", kwargs=dict(y=1))
+    with pytest.raises(TypeError, match="args"):
+        claims.raises("limits.bad_args", lambda x: x, ValueError, "x", args=["a"])
+    with pytest.raises(ValueError, match="match"):
+        claims.raises("limits.bad_regex", lambda: 1, ValueError, "(")
+
+
 def test_group_prints_the_same_lines(capsys):
     with claims.group("Evidence"):
         claims.close("g.one", 1.0, 1.0)
@@ -303,12 +319,13 @@ def test_every_check_can_fail():
         "smaller_variance": lambda: claims.smaller_variance("w.var", X, 0.5 * X),
         "holds": lambda: claims.holds("w.holds", False, "m", "e", fail_rate=0.0),
         "raises": lambda: claims.raises("w.raises", lambda: None, ValueError, "x"),
+        "raises[signature]": lambda: claims.raises("w.raises_sig", lambda x: x, TypeError, "positional"),
         "within_budget": lambda: (claims.holds("w.rate", True, "m", "e", fail_rate=0.5),
                                   claims.within_budget("w.budget", 0.01)),
     }
     names = {n for n in claims.__all__ if callable(getattr(claims, n)) and n not in
              ("use_alpha", "anchor", "pct", "group", "spent", "ClaimFailed")}
-    assert names == set(wrong), "every check needs a wrong input here"
+    assert names == {k.split("[")[0] for k in wrong}, "every check needs a wrong input here"
     for name, call in wrong.items():
         with pytest.raises(claims.ClaimFailed):
             call()

@@ -25,7 +25,7 @@ def test_tabular_policy_gradient_is_exact_gradient():
     (g,) = gym_bridge.exact_parameter_gradient(MDP, policy)
     torch.testing.assert_close(g, exact.gradient(MDP, LOGITS))
     assert policy(2).probs.shape == (3,) and policy([0, 1]).logits.shape == (2, 3)
-    with pytest.raises(ValueError, match="obs must be states"):
+    with pytest.raises(ValueError, match=r"obs must lie in \[0, 4\)"):
         policy(4)
 
 

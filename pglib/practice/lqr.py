@@ -47,6 +47,7 @@ def _square(name: str, x: torch.Tensor, size: int, B: torch.Tensor) -> None:
 
 def _covariance(name: str, x: torch.Tensor, zero_ok: bool) -> None:
     """A covariance the sampler can take a Cholesky factor of: symmetric positive definite (or 0)."""
+    validate.covariance(x, name)  # symmetric and PSD within validate.COV_RTOL
     if not torch.allclose(x, x.T, atol=1e-12, rtol=1e-10):
         raise ValueError(f"{name} must be symmetric; the largest |C - C^T| is {(x - x.T).abs().max().item():.3g}")
     if zero_ok and not bool(x.any()):
@@ -56,7 +57,7 @@ def _covariance(name: str, x: torch.Tensor, zero_ok: bool) -> None:
                          f"eigenvalue is {torch.linalg.eigvalsh(x).min().item():.3g}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LQR:
     """A finite-horizon LQR problem; tensors are stored as float64 (see the module docstring)."""
 
@@ -74,7 +75,7 @@ class LQR:
             if value is None and name != "noise_cov":
                 raise validate.ArgumentTypeError(f"{name} must be a matrix (a 2-D tensor); got None")
             if value is not None:  # copies: the caller's tensors cannot change this problem later
-                setattr(self, name, validate.floats(value, name, ndim=2, copy=True))
+                object.__setattr__(self, name, validate.floats(value, name, ndim=2, copy=True))
         if self.B.shape[0] < 1 or self.B.shape[1] < 1:
             raise ValueError(f"B must have shape [n, m] with n, m >= 1, got {tuple(self.B.shape)}")
         n, m = self.B.shape
@@ -83,11 +84,28 @@ class LQR:
         _square("R", self.R, m, self.B)
         _square("initial_cov", self.initial_cov, n, self.B)
         if self.noise_cov is None:
-            self.noise_cov = torch.zeros(n, n, dtype=_f64)
+            object.__setattr__(self, "noise_cov", torch.zeros(n, n, dtype=_f64))
         _square("noise_cov", self.noise_cov, n, self.B)
         _covariance("initial_cov", self.initial_cov, zero_ok=False)
         _covariance("noise_cov", self.noise_cov, zero_ok=True)
-        self.horizon = validate.steps(self.horizon, "horizon")
+        object.__setattr__(self, "horizon", validate.steps(self.horizon, "horizon"))
+        object.__setattr__(self, "_versions", self._current_versions())
+
+    def _current_versions(self) -> tuple:
+        return validate.versions(self.A, self.B, self.Q, self.R, self.initial_cov, self.noise_cov)
+
+    def _recheck(self, name: str = "lqr") -> None:
+        """Check again if a matrix was edited in place since the last check (see
+        :func:`pglib.validate.unchanged`): the same errors as the constructor."""
+        now = self._current_versions()
+        if now == self._versions:
+            return
+        try:
+            LQR(self.A, self.B, self.Q, self.R, self.initial_cov, self.horizon, self.noise_cov)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name} was edited in place after it was built and is no longer a valid LQR "
+                          f"problem: {e}") from None
+        object.__setattr__(self, "_versions", now)
 
     @property
     def n_states(self) -> int:

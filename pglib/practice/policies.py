@@ -166,7 +166,7 @@ class CategoricalMLP(_Policy):
         forward = numpy_forward(self.net, self.activation)
 
         def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            logits = forward(np.asarray(obs, dtype=np.float64))  # a fresh array: add the noise in place
+            logits = forward(_sampler_obs(obs, self.obs_dim))  # a fresh array: add the noise in place
             logits += rng.gumbel(size=logits.shape)
             return logits.argmax(-1)  # the method skips np.argmax's dispatch wrapper (same result)
 
@@ -229,10 +229,27 @@ class GaussianMLP(_Policy):
         std = self.log_std.detach().to("cpu", torch.float64).exp().numpy()
 
         def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            mu = forward(np.asarray(obs, dtype=np.float64))
+            mu = forward(_sampler_obs(obs, self.obs_dim))
             return mu + std * rng.standard_normal(mu.shape)
 
         return sample
+
+
+def _sampler_obs(obs, obs_dim: int) -> np.ndarray:
+    """A sampler's observations as float64 ``[B, obs_dim]``, finite (a fast check: it runs every step)."""
+    expected = f"a real array of shape [B, obs_dim] = [B, {obs_dim}]"
+    if isinstance(obs, (str, bytes)) or obs is None or np.iscomplexobj(obs):
+        raise validate.ArgumentTypeError(f"obs must be {expected}; got {validate.describe(obs)}")
+    try:
+        x = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise validate.ArgumentTypeError(f"obs must be {expected}; got {validate.describe(obs)}") from None
+    if x.ndim != 2 or x.shape[1] != obs_dim:
+        raise ValueError(f"obs must have shape [B, obs_dim] = [B, {obs_dim}]; got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"obs must hold finite numbers; got {int((~np.isfinite(x)).sum())} NaN or infinite "
+                         "entries (an environment that returns NaN observations)")
+    return x
 
 
 class ValueMLP(nn.Module):

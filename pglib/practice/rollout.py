@@ -40,9 +40,12 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from pglib import validate
+
 Sampler = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 EPISODE_STEP_CAP = 100_000  # vector steps after which an episode that has not ended is an error
+MAX_ENVS = 4_096  # environments in one vector environment (more would exhaust memory before an answer)
 
 
 def make_vec_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
@@ -52,8 +55,8 @@ def make_vec_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
     ``AsyncVectorEnv`` is not used: on small machines its inter-process traffic costs more
     than the environments. Extra keyword arguments go to the environment (e.g. ``max_episode_steps``).
     """
-    if int(num_envs) != num_envs or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    env_id = _check_env_id(env_id)
+    num_envs = validate.positive_int(num_envs, "num_envs", maximum=MAX_ENVS)
     spec = gym.spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     return gym.make_vec(env_id, num_envs=int(num_envs), vectorization_mode=mode, **kwargs)
@@ -110,6 +113,8 @@ class VectorCollector:
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int = 0):
+        validate.instance(envs, "envs", gym.vector.VectorEnv, "a gymnasium vector environment (make_vec_env)")
+        seed = validate.positive_int(seed, "seed", minimum=0)
         mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if mode != AutoresetMode.NEXT_STEP:
             raise ValueError(f"envs must use AutoresetMode.NEXT_STEP (gymnasium's default), got {mode!r}")
@@ -133,9 +138,17 @@ class VectorCollector:
         An episode still running at the end is cut by the segment, not by the task: bootstrap it
         from ``next_obs[:, -1]``.
         """
-        if int(n_steps) != n_steps or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-        return self._run(sample, int(n_steps), stop_after_one_episode=False)
+        validate.function(sample, "sample", "sample(obs, rng) -> actions")
+        n_steps = validate.steps(n_steps, "n_steps")
+        self._check_size(n_steps)
+        return self._run(sample, n_steps, stop_after_one_episode=False)
+
+    def _check_size(self, n_steps: int) -> None:
+        """The batch's arrays, up front: obs and next_obs dominate."""
+        obs_dim = int(np.prod(self.envs.single_observation_space.shape or (1,)))
+        act_dim = int(np.prod(self.envs.single_action_space.shape or (1,)))
+        validate.memory(validate.nbytes(n_steps, self.num_envs, 2 * obs_dim + act_dim + 6),
+                        f"a batch of {n_steps} vector steps in {self.num_envs} environments")
 
     def episodes(self, sample: Sampler, max_steps: int | None = None, steps_per_env: int | None = None) -> Batch:
         r"""Whole episodes, all starting from a fresh reset: one per environment (``steps_per_env=None``),
@@ -151,12 +164,13 @@ class VectorCollector:
         expectation :math:`\mathbb E[K]\,\nabla J` (``K`` = episodes in the batch).
         It keeps environments busy: fewer masked, wasted steps than one episode each.
         """
-        if steps_per_env is not None and (int(steps_per_env) != steps_per_env or steps_per_env < 1):
-            raise ValueError(f"steps_per_env must be a positive integer or None, got {steps_per_env!r}")
+        validate.function(sample, "sample", "sample(obs, rng) -> actions")
+        if steps_per_env is not None:
+            steps_per_env = validate.steps(steps_per_env, "steps_per_env")
         if max_steps is None:  # an episode that never ends would loop forever: stop at a stated cap
             max_steps, cap = EPISODE_STEP_CAP, True
         else:
-            cap = False
+            max_steps, cap = validate.steps(max_steps, "max_steps"), False
         self.obs, _ = self.envs.reset()
         self._pending_reset[:] = False
         self._ep_return[:] = 0.0
@@ -180,7 +194,9 @@ class VectorCollector:
         pending = self._pending_reset
         clip, rng, obs = self._clip, self.rng, self.obs
         env_step = self.envs.step
-        step = (lambda a: env_step(np.clip(a, *clip).astype(np.float32))) if clip else env_step
+        check = _action_check(self.envs.single_action_space, N)
+        step = ((lambda a: env_step(np.clip(check(a), *clip).astype(np.float32))) if clip
+                else (lambda a: env_step(check(a))))
         obs_a, act_a, rew_a, term_a, trunc_a = (obs_l.append, act_l.append, rew_l.append, term_l.append,
                                                 trunc_l.append)
         real_a, next_a = real_l.append, next_l.append
@@ -266,6 +282,42 @@ class VectorCollector:
         )
 
 
+def _check_env_id(env_id) -> str:
+    env_id = validate.string(env_id, "env_id", "the id of a registered gymnasium task (e.g. 'CartPole-v1')")
+    if env_id not in gym.registry:
+        raise ValueError(f"env_id must name a registered gymnasium task (e.g. 'CartPole-v1'); got {env_id!r}")
+    return env_id
+
+
+def _action_check(space: gym.Space, n: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A fast check of a sampler's actions against the action space (one batch of ``n``): the shape,
+    integers in range for ``Discrete``, finite numbers for ``Box`` (which are then clipped to it)."""
+    if isinstance(space, spaces.Discrete):
+        lo, hi = int(space.start), int(space.start + space.n)
+
+        def check(actions):
+            a = np.asarray(actions)
+            if a.shape != (n,) or a.dtype.kind not in "iu":
+                raise ValueError(f"sample must return {n} integer actions, shape ({n},), for a Discrete({space.n}) "
+                                 f"action space; got {validate.describe(a)}")
+            if a.size and (int(a.min()) < lo or int(a.max()) >= hi):
+                raise ValueError(f"sample must return actions in [{lo}, {hi}) (the action space); got values "
+                                 f"in [{int(a.min())}, {int(a.max())}]")
+            return a
+        return check
+    shape = (n, *space.shape)
+
+    def check_box(actions):
+        a = np.asarray(actions)
+        if a.shape != shape or a.dtype.kind not in "iuf":
+            raise ValueError(f"sample must return real actions of shape {shape} for the Box action space; "
+                             f"got {validate.describe(a)}")
+        if not np.isfinite(a).all():
+            raise ValueError("sample must return finite actions; got NaN or infinite entries")
+        return a
+    return check_box
+
+
 def _env_name(envs: gym.vector.VectorEnv) -> str:
     spec = getattr(envs, "spec", None)
     return repr(spec.id) if spec is not None else type(envs).__name__
@@ -291,19 +343,28 @@ def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int
     time, so that two evaluations differ only through the policy (and ``act``'s own randomness).
     Box actions are clipped to the bounds, as in training.
     """
-    if int(episodes) != episodes or episodes < 1:
-        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    envs = make_vec_env(env_id, int(episodes), **env_kwargs)
+    validate.function(act, "act", "act(obs) -> actions")
+    env_id = _check_env_id(env_id)
+    episodes = validate.positive_int(episodes, "episodes", maximum=MAX_ENVS)
+    seed = validate.positive_int(seed, "seed", minimum=0)
+    max_steps = validate.steps(max_steps, "max_steps")
+    envs = make_vec_env(env_id, episodes, **env_kwargs)
     space = envs.single_action_space
+    check = _action_check(space, envs.num_envs)
     try:
-        obs, _ = envs.reset(seed=int(seed))
+        obs, _ = envs.reset(seed=seed)
         returns, running = np.zeros(envs.num_envs), np.ones(envs.num_envs, dtype=bool)
-        for _ in range(int(max_steps)):
-            actions = act(obs)
+        for t in range(max_steps):
+            actions = check(act(obs))
             if isinstance(space, spaces.Box):
                 actions = np.clip(actions, space.low, space.high).astype(np.float32)
             obs, reward, terminated, truncated, _ = envs.step(actions)
-            returns += np.where(running, reward, 0.0)
+            reward = np.where(running, reward, 0.0)
+            if not np.isfinite(reward).all():
+                n = int(np.argwhere(~np.isfinite(reward))[0, 0])
+                raise ValueError(f"environment {env_id!r} returned a non-finite reward {reward[n]} (episode {n}, "
+                                 f"step {t}); expected finite rewards")
+            returns += reward
             running &= ~(terminated | truncated)
             if not running.any():
                 return returns

@@ -47,7 +47,7 @@ from pglib.returns import check_gamma, discounts, gae, reward_to_go_episodic
 from pglib.practice.rollout import Batch, VectorCollector, evaluate, make_vec_env
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     """Every knob of :func:`train`; the defaults learn CartPole-v1 reliably.
     ``benchmarks/bench_cartpole.py`` times a setting chosen for wall-clock to solve."""
@@ -109,6 +109,9 @@ class Config:
                 validate.positive_int(getattr(self, name), name)
         for name in ("lr", "value_lr"):
             validate.real(getattr(self, name), name, low=0.0, low_open=True)
+        # a NaN threshold could never be reached: the run would never count as solved
+        validate.real_or_none(self.solve_return, "solve_return")
+        validate.mapping(self.env_kwargs, "env_kwargs", "a dict of keyword arguments for gym.make_vec")
         validate.real(self.log_std, "log_std")
         validate.seed(self.seed)
         validate.seed(self.eval_seed, "eval_seed")
@@ -165,6 +168,9 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
     then optionally normalized. Without ``bootstrap_truncated`` a time limit ends the
     return: the time-limited objective the task scores.
     """
+    validate.instance(batch, "batch", Batch, "a pglib.rollout.Batch")
+    validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
+    value = None if value is None else validate.function(value, "value", "value(obs [N, obs_dim]) -> [N]")
     m = batch.mask
     V = V_next = None
     if value is not None:
@@ -201,9 +207,24 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
 def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
     """``steps`` full-batch Adam steps of :math:`V_\\phi` on the returns; returns the
     last loss and the explained variance :math:`1-\\mathrm{Var}(G-V)/\\mathrm{Var}(G)`
-    before the fit."""
+    before the fit. ``obs [N, obs_dim]``, ``targets [N]`` (the shape of ``value(obs)``: no
+    broadcasting of ``[N, 1]`` against ``[N]``)."""
+    validate.instance(value, "value", torch.nn.Module, "a value network (a torch.nn.Module)")
+    validate.instance(opt, "opt", torch.optim.Optimizer, "a torch optimizer")
+    steps = validate.positive_int(steps, "steps", maximum=validate.MAX_STEPS)
+    obs = validate.floats(obs, "obs", dtype=None, ndim=2, dims="[N, obs_dim]")
+    targets = validate.floats(targets, "targets", dtype=None, shape=(obs.shape[0],), dims="[N] (one per observation)")
+    dim = getattr(value, "obs_dim", None)
+    if dim is not None and obs.shape[1] != dim:
+        raise ValueError(f"obs must have shape [N, obs_dim] = [N, {dim}] (the value network's input); got "
+                         f"{tuple(obs.shape)}")
+    if obs.shape[0] < 2:
+        raise ValueError(f"obs must hold at least 2 observations (a variance is taken); got {obs.shape[0]}")
     for k in range(steps):
         pred = value(obs)
+        if k == 0 and tuple(pred.shape) != tuple(targets.shape):
+            raise ValueError(f"value(obs) must have the shape of targets, {tuple(targets.shape)}; got "
+                             f"{tuple(pred.shape)}")
         loss = ((pred - targets) ** 2).mean()
         if k == 0:
             residual = (targets - pred.detach()).var()
@@ -218,6 +239,12 @@ def actor(policy, mean_action: bool = False, seed: int = 0):
     """``obs -> actions`` for :func:`pglib.practice.rollout.evaluate`: samples of the current
     policy with a numpy generator seeded ``seed`` (or, for a Gaussian policy, its mean
     action)."""
+    validate.instance(policy, "policy", torch.nn.Module, "a pglib policy (CategoricalMLP or GaussianMLP)")
+    if not hasattr(policy, "sampler"):
+        raise validate.ArgumentTypeError(f"policy must have a sampler() method (a pglib policy); got "
+                                         f"{type(policy).__name__}")
+    mean_action = validate.flag(mean_action, "mean_action")
+    seed = validate.positive_int(seed, "seed", minimum=0)
     if mean_action and isinstance(policy, GaussianMLP):
         def act(obs):
             with torch.no_grad():
@@ -230,6 +257,8 @@ def actor(policy, mean_action: bool = False, seed: int = 0):
 @contextmanager
 def torch_threads(n: int | None):
     """Run the block with ``n`` torch threads (None: as is); restored on any exit."""
+    if n is not None:
+        n = validate.positive_int(n, "n", maximum=4096)
     before = torch.get_num_threads()
     try:
         if n:
@@ -241,6 +270,7 @@ def torch_threads(n: int | None):
 
 def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
     """Run REINFORCE as configured; returns ``(policy, history)``."""
+    validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
     device = resolve_device(cfg.device)
     with torch_threads(cfg.torch_threads), _progress_bar(cfg) as bar, \
             closing(make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)) as envs:

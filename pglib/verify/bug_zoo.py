@@ -24,13 +24,15 @@ from typing import Callable
 
 import torch
 
-from pglib import exact
+from pglib import exact, validate
 from pglib.estimators import weighted_score_sum
 from pglib.mdp import DTYPE, TabularMDP
 from pglib.returns import discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = ["Mistake", "MISTAKES", "problem", "problem_logits", "correct_weights", "surrogate"]
+
+_EXPECT = ("unbiased", "up_to_scale", "biased", "refused")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,19 @@ class Mistake:
     make_loss: Callable[[TabularMDP], Callable] | None = None
     fixed_length: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("name", "title", "source", "url", "why"):
+            validate.string(getattr(self, name), name)
+        validate.flag(self.is_bug, "is_bug")
+        validate.flag(self.fixed_length, "fixed_length")
+        validate.one_of(self.expect, "expect", _EXPECT)
+        if self.weights_of is None and self.make_loss is None:
+            raise ValueError("give weights_of or make_loss (a mutant must change something); got neither")
+        if self.weights_of is not None:
+            validate.function(self.weights_of, "weights_of", "weights_of(traj, gamma) -> [N, T]")
+        if self.make_loss is not None:
+            validate.function(self.make_loss, "make_loss", "make_loss(mdp) -> loss(traj, logits)")
+
     @property
     def estimator(self) -> Callable[[TabularMDP], Callable] | None:
         """``estimator(mdp)(traj, logits) -> [N, S, A]``, or None for loss-only
@@ -71,11 +86,16 @@ class Mistake:
         if self.weights_of is None:
             return None
         w = self.weights_of
-        return lambda mdp: (lambda traj, logits: weighted_score_sum(traj, logits, w(traj, mdp.gamma)))
+
+        def for_mdp(mdp: TabularMDP) -> Callable:
+            validate.instance(mdp, "mdp", TabularMDP)
+            return lambda traj, logits: weighted_score_sum(traj, logits, w(traj, mdp.gamma))
+        return for_mdp
 
     def loss(self, mdp: TabularMDP) -> Callable:
         """``loss(traj, logits) -> scalar``, the mutant as a surrogate loss (mean over
         trajectories)."""
+        validate.instance(mdp, "mdp", TabularMDP)
         if self.make_loss is not None:
             return self.make_loss(mdp)
         w = self.weights_of
@@ -93,14 +113,29 @@ def _log_probs(traj: Trajectories, logits) -> torch.Tensor:
     return torch.log_softmax(logits, -1)[traj.states, traj.actions] * traj.mask
 
 
+def _check_batch(traj, logits=None):
+    """The batch (re-checked if edited) and logits ``[S, A]`` that fit it (still differentiable)."""
+    validate.batch(traj)
+    if traj.n == 0:
+        raise ValueError("traj must hold at least one trajectory; got an empty batch")
+    if logits is None:
+        return None
+    validate.batch_logits(traj, logits)  # the shape against the batch (it returns a detached copy)
+    return validate.logits(logits)
+
+
 def surrogate(traj: Trajectories, logits, weights) -> torch.Tensor:
     """``-(1/N) sum_{i,t} m_it w_it log pi(a_it|s_it)``: the loss whose gradient is the
-    estimator's mean."""
+    estimator's mean. ``weights [N, T]``."""
+    logits = _check_batch(traj, logits)
+    weights = validate.floats(weights, "weights", shape=(traj.n, traj.horizon), dims="[N, T]")
     return -(_log_probs(traj, logits) * weights.detach()).sum() / traj.n
 
 
 def correct_weights(traj: Trajectories, gamma: float) -> torch.Tensor:
     r""":math:`\gamma^t G_t`: the correct per-step weights."""
+    _check_batch(traj)
+    gamma = validate.gamma(gamma)
     return _discounts(traj, gamma) * reward_to_go(traj.rewards, gamma)
 
 
@@ -355,6 +390,7 @@ def problem(fixed_length: bool = False) -> TabularMDP:
     absorbing state with zero reward, so every episode has 4 decisions). Each action
     leads to one of two states, so there are few enough trajectories to list (for exact
     expectations)."""
+    fixed_length = validate.flag(fixed_length, "fixed_length")
     P = torch.zeros(4, 3, 4, dtype=DTYPE)
     for s, a, targets in [
         (0, 0, {0: 0.6, 1: 0.4}), (0, 1, {1: 0.5, 2: 0.5}), (0, 2, {2: 0.3, 3: 0.7}),

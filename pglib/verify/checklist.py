@@ -413,6 +413,9 @@ def check_loss_gradient(loss: torch.Tensor, params: Sequence[torch.Tensor], dist
         rtol = validate.real(rtol, "rtol", low=0.0, low_open=True)
     if not loss.requires_grad:
         raise ValueError("loss does not require grad: it is not connected to any parameter")
+    if isinstance(params, (str, bytes, torch.Tensor)) or not hasattr(params, "__iter__"):
+        raise validate.ArgumentTypeError(f"params must be a sequence of parameter tensors (list(policy.parameters())); "
+                                         f"got {validate.describe(params)}")
     params = [p for p in params if isinstance(p, torch.Tensor) and p.requires_grad]
     if not params:
         raise ValueError("params must hold at least one tensor with requires_grad=True (the policy's parameters)")
@@ -421,7 +424,11 @@ def check_loss_gradient(loss: torch.Tensor, params: Sequence[torch.Tensor], dist
     if not isinstance(dist, Distribution):
         raise ValueError(f"dist must be the policy's torch distribution at the batch's states; got {type(dist).__name__}")
     adv = _tensor(advantages, "advantages").detach()
-    logp = dist.log_prob(_tensor(actions, "actions").detach())
+    try:
+        logp = dist.log_prob(_tensor(actions, "actions").detach())
+    except (ValueError, RuntimeError, IndexError) as e:  # outside the support, or a shape dist cannot take
+        raise ValueError(f"actions must be actions of dist (in its support, of its batch and event shape); "
+                         f"dist.log_prob refused them: {e}") from None
     reference = surrogate_loss(logp, adv.to(logp.dtype), mask=mask, reduction=reduction)
     got = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
     want = torch.autograd.grad(reference, params, allow_unused=True, retain_graph=True)

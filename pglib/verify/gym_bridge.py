@@ -49,13 +49,15 @@ class TabularSoftmaxPolicy(nn.Module):
         super().__init__()
         S = validate.positive_int(n_states, "n_states")
         A = validate.positive_int(n_actions, "n_actions")
+        validate.memory(validate.nbytes(S, A), f"a logits table of {S} x {A}")
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point and not dtype.is_complex):
+            raise validate.ArgumentTypeError(f"dtype must be a real floating torch dtype; got {validate.describe(dtype)}")
         init = torch.zeros(S, A, dtype=dtype) if logits is None else validate.logits(logits, shape=(S, A))
         self.logits = nn.Parameter(init.detach().clone().to(dtype))
 
     def forward(self, obs) -> Categorical:
-        s = torch.as_tensor(obs, dtype=torch.long)
-        if (s < 0).any() or (s >= self.logits.shape[0]).any():
-            raise ValueError(f"obs must be states in [0, {self.logits.shape[0]}); got {s.tolist()}")
+        # integer states only: 0.7 and 1.9 are not truncated to states 0 and 1
+        s = validate.integers(obs, "obs", high=self.logits.shape[0], why="(the states of the table)")
         return Categorical(logits=self.logits[s])
 
 
@@ -75,6 +77,13 @@ class _OneHot(gym.ObservationWrapper):
 def one_hot_env(mdp: TabularMDP, dtype=np.float32) -> gym.Env:
     """``mdp.to_env()`` with one-hot ``Box(0, 1, [S])`` observations (for vector-input policies)."""
     validate.instance(mdp, "mdp", TabularMDP)
+    try:
+        ok = dtype is not None and not isinstance(dtype, (bool, int)) and np.dtype(dtype).kind == "f"
+    except TypeError:
+        ok = False
+    if not ok:
+        raise validate.ArgumentTypeError(f"dtype must be a numpy float dtype (np.float32); got "
+                                         f"{validate.describe(dtype)}")
     return _OneHot(mdp.to_env(), dtype)
 
 
@@ -87,7 +96,12 @@ def state_logits(module: nn.Module, n_states: int, one_hot: bool = False,
     with ``one_hot=True``, the rows of the identity matrix (in the dtype of the module's first
     parameter).
     """
+    validate.instance(module, "module", nn.Module, "a torch.nn.Module policy")
     S = validate.positive_int(n_states, "n_states")
+    one_hot = validate.flag(one_hot, "one_hot")
+    if logits_of is not None:
+        validate.function(logits_of, "logits_of", "logits_of(module, obs) -> logits [B, A]")
+    validate.memory(validate.nbytes(S, S) if one_hot else validate.nbytes(S), f"the observations of n_states={S} states")
     params = list(module.parameters())
     dtype = params[0].dtype if params else DTYPE
     obs = torch.eye(S, dtype=dtype) if one_hot else torch.arange(S)
@@ -101,9 +115,9 @@ def exact_parameter_gradient(mdp: TabularMDP, module: nn.Module, params: Sequenc
                              **kwargs) -> list[torch.Tensor]:
     r""":math:`\nabla_\phi J` for each parameter (default: all of the module's), by the chain rule
     through :func:`state_logits` (``kwargs`` go there). Computed in float64."""
-    params = list(module.parameters()) if params is None else list(params)
-    if not params:
-        raise ValueError("the module has no parameters to differentiate")
+    validate.instance(mdp, "mdp", TabularMDP)
+    validate.instance(module, "module", nn.Module, "a torch.nn.Module policy")
+    params = _check_params(module, params)
     L = state_logits(module, mdp.n_states, **kwargs).to(DTYPE)
     J = exact.objective(mdp, L)
     grads = torch.autograd.grad(J, params, allow_unused=True)
@@ -119,11 +133,13 @@ def check_module(update: Callable[[int], None], mdp: TabularMDP, module: nn.Modu
     rate 0), so every batch sees the same parameters. The gradients are zeroed before each call.
     Returns a :class:`pglib.verify.Report` over the flattened parameters (``exact_bias`` is None).
     """
-    if not callable(update):
-        raise TypeError(f"update must be a function update(batch_index); got {validate.describe(update)}")
+    validate.function(update, "update", "update(batch_index)")
+    validate.instance(mdp, "mdp", TabularMDP)
     validate.instance(module, "module", nn.Module)
     n_batches = validate.positive_int(n_batches, "n_batches", minimum=3)
-    params = list(module.parameters()) if params is None else list(params)
+    validate.calls(n_batches, f"check_module(n_batches={n_batches})")  # before any update runs
+    alpha = validate.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
+    params = _check_params(module, params)
     want = torch.cat([g.reshape(-1) for g in exact_parameter_gradient(mdp, module, params, **kwargs)])
     rows = []
     for b in range(n_batches):
@@ -138,3 +154,28 @@ def check_module(update: Callable[[int], None], mdp: TabularMDP, module: nn.Modu
     return unbiased.report_from_samples("module", samples[:, None, :], want[None, :], alpha, mdp, None, None, None,
                            "exact_bias is None: the gradient comes from the reader's own loop.",
                            state_names=("parameters",))
+
+
+def _check_params(module: nn.Module, params) -> list[torch.Tensor]:
+    """The parameters to differentiate: all of the module's (``None``) or a non-empty sequence of its
+    tensors that require gradients."""
+    if params is None:
+        params = list(module.parameters())
+    else:
+        if isinstance(params, torch.Tensor) or isinstance(params, (str, bytes)):
+            raise validate.ArgumentTypeError(f"params must be a sequence of parameter tensors (e.g. [policy.logits]); "
+                                             f"got {validate.describe(params)}")
+        try:
+            params = list(params)
+        except TypeError:
+            raise validate.ArgumentTypeError(f"params must be a sequence of parameter tensors; got "
+                                             f"{validate.describe(params)}") from None
+        for i, p in enumerate(params):
+            if not isinstance(p, torch.Tensor) or not p.requires_grad:
+                raise validate.ArgumentTypeError(f"params[{i}] must be a tensor that requires gradients (a module "
+                                                 f"parameter); got {validate.describe(p)}")
+        if not params:
+            raise ValueError("params must hold at least one parameter tensor; got an empty sequence")
+    if not params:
+        raise ValueError("the module has no parameters to differentiate")
+    return params

@@ -167,8 +167,7 @@ class Report(stats.Result):
 
 
 def _common(fn, fn_name: str, mdp, logits, seed, alpha, horizon):
-    if not callable(fn):
-        raise TypeError(f"{fn_name} must be a function ({fn_name}(traj, logits)); got {validate.describe(fn)}")
+    validate.function(fn, fn_name, f"{fn_name}(traj, logits)")
     validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits).detach().clone()
     seed = validate.positive_int(seed, "seed", minimum=0)
@@ -179,6 +178,8 @@ def _common(fn, fn_name: str, mdp, logits, seed, alpha, horizon):
                              "the trajectories are truncated after `horizon` steps")
         target = mdp.with_(horizon=validate.positive_int(horizon, "horizon"))
     else:
+        if horizon is not None:
+            horizon = validate.positive_int(horizon, "horizon")
         if horizon is not None and horizon != mdp.horizon:
             raise ValueError(f"horizon must be None or mdp.horizon = {mdp.horizon} for a finite-horizon "
                              f"MDP; got {horizon!r}")
@@ -391,7 +392,10 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
     S, A = mdp.n_states, mdp.n_actions
     B = validate.positive_int(batch_size, "batch_size")
     n_batches = validate.positive_int(n_batches, "n_batches", minimum=S * A + 2)
-    validate.memory(validate.nbytes(B * n_batches, target.horizon, 5), "the sampled batches")
+    validate.memory(validate.nbytes(B * n_batches, target.horizon, 5),
+                    f"the sampled batches (batch_size={B} x n_batches={n_batches} trajectories)")
+    # the work, up front: one call per trajectory of the trial batch, one per batch
+    validate.calls(B + 1 + n_batches, f"check_loss(batch_size={B}, n_batches={n_batches})")
 
     def neg_grad(batch: Trajectories, where: str) -> torch.Tensor:
         theta = logits.clone().requires_grad_(True)
