@@ -205,12 +205,195 @@ def run(reps: int) -> dict:
         ("bonferroni_importance", bonferroni_importance),
         ("variance_ratio", variance_ratio),
         ("binomial_interval", binomial_coverage),
+        ("where_used", lambda _reps: where_used()),
     ):
         t0 = time.perf_counter()
         results[name] = fn(reps)
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
+    results["where_used_seconds"] = results["seconds"]
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration where used: each Hotelling test of the book, at its alpha, in its own setting
+# ---------------------------------------------------------------------------------------------
+#
+# A Hotelling test on n samples of a per-trajectory estimate whose distribution is finite and
+# enumerated (values x_k with probabilities p_k) needs no trajectories: the sample is a vector
+# of multinomial counts c ~ Multinomial(n, p), its mean is c @ x / n and its covariance
+# c @ (x x^T) / n - mean mean^T. One simulated test costs O(K d^2) whatever n is, so 10^5 tests
+# at the chapters' n (up to 10^6) and their alpha (down to 10^-4) take seconds. Where the
+# per-sample values are not enumerable (the 1/N law's squared errors), the tests resample a
+# pool of values drawn from the enumerated trajectory distribution.
+
+CHAPTER_TESTS = 100_000  # simulated tests per (setting, alpha): resolves rates near 1e-4
+BOOK = ROOT / "book"
+
+
+def book_tests() -> list[dict]:
+    """Every Hotelling / Bonferroni check in the executed chapters: chapter, id, kind, method,
+    alpha and n, from the claim records in the notebooks' output metadata."""
+    out = []
+    for nb in sorted(BOOK.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        for cell in cells:
+            for output in cell.get("outputs", []):
+                for r in output.get("metadata", {}).get("pglib.claim", []):
+                    if r.get("kind") in ("unbiased", "biased") and r.get("method"):
+                        out.append(dict(chapter=nb.stem, id=r["id"], kind=r["kind"],
+                                        method=r["method"], alpha=r["alpha"], n=r["n"]))
+    return out
+
+
+def _in_range(values: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Centred values in coordinates of their covariance's range: [K, r], mean exactly 0."""
+    x = values.reshape(len(values), -1) - probs @ values.reshape(len(values), -1)
+    cov = (x * probs[:, None]).T @ x
+    lam, vec = np.linalg.eigh(cov)
+    keep = lam > 1e-10 * lam.max()
+    return x @ vec[:, keep]
+
+
+def _hotelling_p(mean: np.ndarray, cov: np.ndarray, n: int) -> np.ndarray:
+    """p-values of Hotelling's T^2 (F reference, as pglib.stats) for batches of mean [B, r]
+    and sample covariance [B, r, r] of n samples each."""
+    r = mean.shape[1]
+    t2 = n * np.einsum("bi,bi->b", mean, np.linalg.solve(cov, mean[..., None])[..., 0])
+    return scipy.stats.f.sf((n - r) / (r * (n - 1)) * t2, r, n - r)
+
+
+def enumerated_hotelling(values, probs, n: int, tests: int, seed: int, batch: int = 2000):
+    """p-values of ``tests`` Hotelling tests of a correct mean on n samples of a finite
+    distribution (multinomial counts; see above)."""
+    x = _in_range(np.asarray(values, dtype=float), np.asarray(probs, dtype=float))
+    p = np.asarray(probs, dtype=float) / np.sum(probs)
+    rng = np.random.default_rng(seed)
+    outer = np.einsum("ki,kj->kij", x, x)
+    out = []
+    for start in range(0, tests, batch):
+        c = rng.multinomial(n, p, size=min(batch, tests - start)).astype(float)
+        mean = c @ x / n
+        second = np.einsum("bk,kij->bij", c, outer) / n
+        cov = (second - np.einsum("bi,bj->bij", mean, mean)) * (n / (n - 1))
+        out.append(_hotelling_p(mean, cov, n))
+    return np.concatenate(out)
+
+
+def resampled_hotelling(pool: np.ndarray, n: int, tests: int, seed: int):
+    """p-values of ``tests`` Hotelling tests of the pool's mean on n rows drawn from it."""
+    rng = np.random.default_rng(seed)
+    pool = pool - pool.mean(0)
+    chunk = max(1, 2_000_000 // n)
+    out = []
+    for start in range(0, tests, chunk):
+        y = pool[rng.integers(0, len(pool), size=(min(chunk, tests - start), n))]
+        mean = y.mean(1)
+        centred = y - mean[:, None]
+        cov = np.einsum("bki,bkj->bij", centred, centred) / (n - 1)
+        out.append(_hotelling_p(mean, cov, n))
+    return np.concatenate(out)
+
+
+def _rates(p: np.ndarray, alphas) -> list[dict]:
+    rows = []
+    for a in alphas:
+        k = int((p < a).sum())
+        low, high = stats.binomial_interval(k, p.size, CONFIDENCE)
+        rows.append(dict(alpha=float(a), tests=int(p.size), rejections=k, rate=k / p.size,
+                         interval=[low, high], not_above_alpha=bool(low <= a),
+                         ratio=k / p.size / a))
+    return rows
+
+
+def _chapter3():
+    """Chapter 3's distributions, enumerated: its MDP, policy and estimators."""
+    m = mdp.two_state(gamma=1.0, horizon=5)
+    logits = torch.tensor([[0.3, -0.2], [-0.6, 0.4]], dtype=torch.float64)
+    ev = enumeration.all_trajectories(m, logits)
+    E, prob = ev.trajectories, ev.prob.numpy()
+    grad = exact.gradient(m, logits)
+    x = estimators.reinforce(E, logits, 1.0, credit="return")
+    m09 = m.with_(gamma=0.9)
+    ev09 = enumeration.all_trajectories(m09, logits)
+    x09 = estimators.reinforce(ev09.trajectories, logits, 0.9, credit="return")
+    myopic = estimators.weighted_score_sum(E, logits, E.rewards)
+    # exercise 3: P(best arm's logit goes down after 12 pulls of a uniform 3-armed bandit)
+    from itertools import product
+
+    q = sum(scipy.stats.multinomial.pmf([a, b, 12 - a - b], 12, [1 / 3] * 3)
+            for a, b in product(range(13), repeat=2) if a + b <= 12 and 4 * a < b - (12 - a - b))
+    return {
+        "ch3_two_state_T5_return": (x.numpy(), prob),
+        "ch3_two_state_T5_myopic": (myopic.numpy(), prob),
+        "ch3_two_state_T5_squared_deviation": (((x - grad) ** 2).numpy(), prob),
+        "ch3_two_state_T5_gamma0.9_return": (x09.numpy(), ev09.prob.numpy()),
+        "ch3_bandit_best_arm_loses": (np.array([[0.0], [1.0]]), np.array([1 - q, q])),
+    }, (x - grad).reshape(len(prob), -1).numpy(), prob
+
+
+def rate_law_pool(x_centred: np.ndarray, prob: np.ndarray, reps: int, seed: int,
+                  n_max: int = 1024) -> np.ndarray:
+    """Chapter 3's 1/N-law values N |g_N - grad|^2 at N = 16, ..., n_max: ``reps`` independent
+    nested batches drawn from the enumerated trajectory distribution, [reps, 7]."""
+    sizes = 2 ** np.arange(4, int(math.log2(n_max)) + 1)
+    cdf = np.cumsum(prob)
+    cdf /= cdf[-1]
+    rng = np.random.default_rng(seed)
+    out = np.empty((reps, len(sizes)))
+    for start in range(0, reps, 2000):
+        k = min(2000, reps - start)
+        idx = np.minimum(np.searchsorted(cdf, rng.random((k, n_max))), len(prob) - 1)
+        partial = np.cumsum(x_centred[idx], axis=1)[:, sizes - 1]
+        out[start:start + k] = (partial**2).sum(-1) / sizes
+    return out
+
+
+#: Which simulated setting calibrates which check of the book (chapter, claim id): the same
+#: data-generating process, estimator and n. Checks of the book absent here are listed on the
+#: appendix page as not yet calibrated in their own setting.
+WHERE_USED = {
+    "mc.unbiased": "ch3_two_state_T5_return",
+    "mc.myopic.exact_mean": "ch3_two_state_T5_myopic",
+    "mc.variance.per_coordinate": "ch3_two_state_T5_squared_deviation",
+    "exercise.mc.1": "ch3_two_state_T5_gamma0.9_return",
+    "exercise.mc.3": "ch3_bandit_best_arm_loses",
+    "mc.rate.inverse_n": "ch3_rate_law",
+}
+
+
+def where_used(tests: int = CHAPTER_TESTS, pool_reps: int = 300_000) -> dict:
+    """Every mapped no-bias check of the book, simulated at its own alpha and n."""
+    used = {t["id"]: t for t in book_tests() if t["kind"] == "unbiased"}
+    dists, x_centred, prob = _chapter3()
+    out = {}
+    for cid, setting in WHERE_USED.items():
+        t = used.get(cid)
+        if t is None:
+            continue
+        alphas = sorted({t["alpha"], 1e-3, 1e-2})
+        t0 = time.perf_counter()
+        if setting == "ch3_rate_law":
+            pool = rate_law_pool(x_centred, prob, pool_reps, seed=31)
+            rows = {}
+            for reps in (1000, t["n"]):  # the figure's 1,000 repetitions, and the test's
+                # a test on `reps` rows costs reps * 7: 10^4 tests resolve 1e-4 at 10^4 rows
+                k = tests if reps <= 1000 else max(10_000, tests // 10)
+                rows[reps] = _rates(resampled_hotelling(pool, reps, k, seed=37), alphas)
+            out[cid] = dict(setting=setting, chapter=t["chapter"], alpha=t["alpha"], n=t["n"],
+                            method=t["method"], pool=pool_reps, rows=rows[t["n"]],
+                            before=dict(n=1000, rows=rows[1000]),
+                            how="resampled from a pool of repetitions drawn from the "
+                                "enumerated trajectory distribution")
+        else:
+            values, probs = dists[setting]
+            p = enumerated_hotelling(values, probs, t["n"], tests, seed=41)
+            out[cid] = dict(setting=setting, chapter=t["chapter"], alpha=t["alpha"], n=t["n"],
+                            method=t["method"], rows=_rates(p, alphas),
+                            how="multinomial counts over the enumerated distribution")
+        out[cid]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"  {cid}: {out[cid]['seconds']} s", flush=True)
+    return out
 
 
 def figure(results: dict, path: pathlib.Path = FIGURE) -> None:
@@ -342,7 +525,75 @@ def page(results: dict) -> str:
         "conservative (coverage at least 99%).",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + where_used_page(results))
+
+
+def _rate_row(r: dict) -> str:
+    lo, hi = r["interval"]
+    return (f"{r['alpha']:.3g} | {r['tests']:,} | {r['rejections']} | {r['rate']:.2g} "
+            f"[{lo:.2g}, {hi:.2g}] | {r['ratio']:.2f}")
+
+
+def where_used_page(results: dict) -> list[str]:
+    """The appendix's second part: the checks calibrated at their own alpha, in their own
+    setting, and the list of those not (yet) calibrated there."""
+    done = results.get("where_used", {})
+    lines = [
+        "## Each check at its own level, in its own setting",
+        "",
+        "The tables above calibrate each family at one level on a stand-in problem. A chapter's",
+        "test runs at its own $\\alpha$ (down to $10^{-4}$ and below) on its own data, and the",
+        "F reference distribution of Hotelling's test is only an approximation whose error grows",
+        "in the far tail and with skewed or heavy-tailed data. So each check below is simulated",
+        "in its own setting (the chapter's MDP, policy, estimator and $n$) at the chapter's",
+        "$\\alpha$, with enough tests to see a rate near it: a sample of $n$ estimates drawn from",
+        "the enumerated distribution of one estimate is a vector of multinomial counts over the",
+        "trajectories, so a test costs the same at $n = 10^6$ as at $n = 10$. The 1/N law's",
+        "values are not enumerable; its tests resample a pool of repetitions drawn from the",
+        "enumerated trajectory distribution. The criterion: the rate's 99% Clopper-Pearson",
+        "interval reaches down to $\\alpha$ (the data do not show a rate above it); *ratio* is",
+        f"the measured rate over $\\alpha$. Recomputed by `python tools/calibration.py --where-used`",
+        f"({results.get('where_used_seconds', 0):.0f} s here).",
+        "",
+        "| check (chapter) | setting | n | α | tests | rejections | rate [99% interval] | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cid, v in done.items():
+        for r in v["rows"]:
+            lines.append(f"| `{cid}` ({v['chapter'][:2]}) | `{v['setting']}` | {v['n']:,} | "
+                         + _rate_row(r) + " |")
+    for cid, v in done.items():
+        if "before" in v:
+            lines += [
+                "",
+                f"Before: `{cid}` ran the same test on the figure's {v['before']['n']:,} "
+                "repetitions. Simulated the same way, it rejected a correct law far more often "
+                "than its level:",
+                "",
+                "| repetitions | α | tests | rejections | rate [99% interval] | ratio |",
+                "|---|---|---|---|---|---|",
+            ]
+            lines += [f"| {v['before']['n']:,} | " + _rate_row(r) + " |" for r in v["before"]["rows"]]
+            lines += ["", "The chapter now tests the law on "
+                      f"{v['n']:,} repetitions (the rows above)."]
+    missing = [t for t in book_tests()
+               if t["kind"] == "unbiased" and t["id"] not in done]
+    lines += [
+        "",
+        "### Not yet calibrated in their own setting",
+        "",
+        f"{len(missing)} no-bias checks of the book rely, at their own level, on the F",
+        "approximation alone (the stand-in calibrations above support it at $\\alpha = 0.1\\%$",
+        "for light-tailed tabular estimates, not in the far tail nor for heavy tails). Their",
+        "stated rates are therefore not yet earned by a simulation; this is the list still to do.",
+        "",
+        "| check | chapter | method | α | n |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| `{t['id']}` | {t['chapter'][:2]} | {t['method']} | {t['alpha']:.3g} | {t['n']:,} |"
+              for t in missing]
+    lines.append("")
+    return lines
 
 
 def main(argv: list[str]) -> int:
@@ -352,6 +603,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reps", type=int, default=10_000)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument(
+        "--where-used",
+        action="store_true",
+        help="recompute only the checks in their own settings; keep the rest of --out",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite the page and figure from --out",
@@ -359,6 +615,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.render_only:
         results = json.loads(args.out.read_text())
+    elif args.where_used:
+        torch.set_num_threads(1)
+        results = json.loads(args.out.read_text())
+        t0 = time.perf_counter()
+        results["where_used"] = where_used()
+        results["where_used_seconds"] = round(time.perf_counter() - t0, 1)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
     else:
         results = run(args.reps)
         args.out.parent.mkdir(parents=True, exist_ok=True)
