@@ -461,7 +461,8 @@ def holds(claim_id: str, condition, measured: str, expected: str, *, fail_rate: 
     required: the probability that ``condition`` is false although the claim is true (0 when
     it is exact or does not depend on the seed). A nonzero rate is budgeted only with a
     ``basis``, a few words naming what earns it: an exact computation (``"exact binomial
-    sum"``) or a finite-sample inequality (``"Hoeffding"``); without one it is printed as an
+    sum"``) or a finite-sample inequality (``"Hoeffding"``); without one, or with a basis that
+    starts with ``"estimated"`` (a rate computed at a measured value), it is printed as an
     estimate and left out of the budget::
 
         claims.holds("ess.drops", ess < 0.5 * n, f"ESS={ess:.4g} of n={n}", "ESS below half of n",
@@ -486,9 +487,10 @@ def _stated_rate(text: str, fail_rate: float, basis: str | None) -> tuple[str, d
         raise ValueError(f"basis must be a non-empty string naming what earns the rate; got {basis!r}")
     if not fail_rate:
         return text, dict(fail_rate=0.0, fail_rate_basis=basis or "exact", budgeted=True)
-    if basis is None:
-        return (f"{text} (fails by chance with prob. {_unearned_text(fail_rate, 'stated without a basis')})",
-                _unearned(fail_rate, "stated without a bound"))
+    if basis is None or basis.strip().startswith("estimated"):
+        why = _one_line(basis) if basis else "stated without a basis"
+        return (f"{text} (fails by chance with prob. {_unearned_text(fail_rate, why)})",
+                _unearned(fail_rate, why))
     return (f"{text} (fails by chance with prob. ≤ {pct(fail_rate)}, {_one_line(basis)})",
             dict(fail_rate=fail_rate, fail_rate_basis=_one_line(basis), budgeted=True))
 
