@@ -1,6 +1,8 @@
 """Calibration of every test family the book uses, at the levels the chapters use.
 
-    python tools/calibration.py [--reps 10000] [--quick]
+    python tools/calibration.py [--reps 10000]     # everything (make audit)
+    python tools/calibration.py --where-used       # only the checks in their own settings
+    python tools/calibration.py --render-only      # the page and figure from the JSON
 
 For each family, many seeded repetitions on a small problem whose exact answer is known:
 
@@ -11,6 +13,11 @@ For each family, many seeded repetitions on a small problem whose exact answer i
 - ``variance_ratio``: coverage of the 99% interval of Var(a)/Var(b) (reward-to-go against
   the full return on the same trajectories; the exact ratio from enumeration);
 - ``binomial_interval``: coverage of the 99% Clopper-Pearson interval used by the rate checks.
+
+Then ``where_used``: each no-bias check of the book that has a simulation here (WHERE_USED),
+run at the chapter's own alpha and n on the chapter's own distribution (multinomial counts
+over the enumerated trajectories, or a resampled pool for the 1/N law), 10^5 tests each
+(10^4 at 10,000 rows); the page lists every other check as not yet calibrated there.
 
 For the tests: the rejection rate at alpha = 0.001 with its 99% binomial interval, a
 Kolmogorov-Smirnov test of the p-values' uniformity, and a 20-bin p-value histogram. Writes

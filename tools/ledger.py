@@ -30,7 +30,7 @@ for extra in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 from notebooks import BOOK, code_cells, output_text, source  # noqa: E402
-from pglib.claims import anchor, pct  # noqa: E402
+from pglib.claims import ESTIMATE_FLOOR, anchor, pct  # noqa: E402
 
 REGISTRY = BOOK / "claims.yml"
 UNCHECKED = BOOK / "notes_unchecked.yml"
@@ -318,7 +318,8 @@ def render(
             rate_text = "—" if rate is None else pct(rate)
             if record and record.get("budgeted") is False:
                 # an estimate from the data (or a rate stated without a basis): not budgeted
-                rate_text = f"not budgeted (≈ {pct(record.get('fail_rate_estimated') or 0.0)})"
+                est = record.get("fail_rate_estimated") or 0.0
+                rate_text = f"not budgeted ({'<' if est <= ESTIMATE_FLOOR else '≈'} {pct(est)})"
             lines.append(
                 f"| {link} <br><code>{breakable}</code>{extra} | {e['evidence']} ({kind}) | {result} | "
                 f"{_escape(_power(record))} | {rate_text} |"
