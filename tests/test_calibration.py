@@ -175,3 +175,15 @@ def test_rate_law_was_miscalibrated_on_1000_repetitions_and_is_not_on_the_chapte
 def test_unvisited_state_chance_is_below_double_precision_where_used():
     rows = json.loads(RESULTS.read_text())["unvisited"]
     assert rows and all(v["chance"] < 1e-16 for v in rows.values()), rows
+
+
+def test_a_committed_where_used_row_is_reproduced_by_the_tool():
+    """The cheapest committed row (chapter 3's Bernoulli exercise, 10^5 tests) recomputed
+    from scratch equals the committed one: the JSON is the tool's output, not edited."""
+    calibration = _calibration_module()
+    fresh = calibration.where_used(only={"exercise.mc.3"})["exercise.mc.3"]
+    committed = json.loads(RESULTS.read_text())["where_used"]["exercise.mc.3"]
+    def counts(rows):
+        return [(r["alpha"], r["tests"], r["rejections"]) for r in rows]
+
+    assert counts(fresh["rows"]) == counts(committed["rows"])
