@@ -15,9 +15,17 @@ a malformed id) raise ``ValueError`` before anything is measured and are not rec
 fails although its claim is true, i.e. the chance it stops a correct build. For a no-bias test
 that is its level ``alpha``; for a negative control it is one minus the test's power at the
 control's bias; for a variance claim, the chance that the interval reaches 1 although the
-ratio is below it; exact identities have rate 0; :func:`holds` must be told. A chapter adds
-them up with :func:`within_budget` (a union bound), so its false-alarm rate is stated, not
-hoped for. Every no-bias line also prints the test's power: the bias it would detect with
+ratio is below it; exact identities have rate 0; :func:`holds` must be told, with the
+``basis`` that earns it. A chapter adds them up with :func:`within_budget` (a union bound), so
+its false-alarm rate is stated, not hoped for.
+
+**Only earned rates are budgeted.** A rate enters the budget when it is exact, computed from
+exact quantities (an exact bias, an exact ratio), or bounded by a stated finite-sample
+inequality (``fail_rate_basis`` says which). A rate estimated from the observed data (the power
+of :func:`biased` at the *measured* bias, the chance of :func:`smaller_variance` at the
+*measured* ratio, a :func:`holds` rate given without a basis) is biased low on the runs that
+pass, so it is printed and recorded as ``fail_rate_estimated`` (at least :data:`ESTIMATE_FLOOR`)
+with ``budgeted: False`` and ``fail_rate`` 0, and the budget line counts such checks. Every no-bias line also prints the test's power: the bias it would detect with
 probability 80%, relative to ``|reference|`` (by default ``|exact|``), along the reference
 and in the least favourable direction.
 
@@ -33,7 +41,7 @@ check                     passes when                                    fail_ra
 ========================  =============================================  =========================
 
 Records: every check, passed or failed, appends a dict to :data:`RECORD` (``id``, ``kind``,
-``passed``, ``text``, ``expected``, ``fail_rate``, ``alpha``, ``statistic``, ``p_value``,
+``passed``, ``text``, ``expected``, ``fail_rate``, ``fail_rate_basis``, ``budgeted``, ``alpha``, ``statistic``, ``p_value``,
 ``detectable_bias`` ...). When the environment variable ``PGLIB_CLAIM_LOG`` names a file, the
 record (with ``seconds``, the time since the previous check) is also appended to it as one
 JSON line; the seed audit reads that. In a Jupyter kernel the record travels in the output's
@@ -62,7 +70,7 @@ from pglib.stats import format_percent as pct  # claims.pct: the name the ledger
 __all__ = [
     "ALPHA", "CLAIM_ID", "RECORD", "WIDTH", "use_alpha", "ClaimFailed", "anchor", "pct",
     "unbiased", "biased", "close", "smaller_variance", "holds", "raises", "group",
-    "within_budget", "spent", "CLOSE_MARGIN_ULPS",
+    "within_budget", "spent", "CLOSE_MARGIN_ULPS", "ESTIMATE_FLOOR",
 ]
 
 #: The form of a claim id: dotted lowercase words of ``[a-z0-9_]``.
@@ -73,6 +81,9 @@ RECORD: list[dict] = []
 
 #: The false-alarm rate :func:`unbiased` and :func:`biased` use when no ``alpha`` is given.
 ALPHA: float = 0.01
+
+#: Estimated (unearned) rates are reported as at least this: the data cannot resolve less.
+ESTIMATE_FLOOR: float = 1e-6
 
 #: Printed lines are wrapped at this width (the book's page width in characters).
 WIDTH = 88
@@ -247,8 +258,14 @@ def _power_facts(result: stats.UnbiasednessResult, ref: np.ndarray | None) -> di
     if ref is None:
         return dict(detectable_bias=None, detectable_bias_worst=worst, detectable_bias_rel=None,
                     detectable_bias_worst_rel=None)
-    along = result.detectable_bias(ref, _POWER)
     norm = float(np.linalg.norm(ref))
+    # only the part of the reference the samples vary along: a part outside their range is
+    # "seen exactly" by the null rule, which would report a meaningless tiny bias along it
+    seen = result.project_to_range(ref)
+    if float(np.linalg.norm(seen)) <= 1e-9 * norm:
+        return dict(detectable_bias=None, detectable_bias_worst=worst, detectable_bias_rel=None,
+                    detectable_bias_worst_rel=worst / norm)
+    along = result.detectable_bias(seen, _POWER)
     return dict(detectable_bias=along, detectable_bias_worst=worst, detectable_bias_rel=along / norm,
                 detectable_bias_worst_rel=worst / norm)
 
@@ -258,6 +275,9 @@ def _power_text(facts: dict, method: str, name: str) -> str:
     if facts["detectable_bias_rel"] is not None:
         return (f"80% power at a bias of {bound}{pct(facts['detectable_bias_rel'])} of {name} along it, "
                 f"{pct(facts['detectable_bias_worst_rel'])} in the worst direction")
+    if facts["detectable_bias_worst_rel"] is not None:
+        return (f"80% power at a bias of {bound}{pct(facts['detectable_bias_worst_rel'])} of {name} "
+                f"in the worst direction")
     if facts["detectable_bias_worst"] is not None:
         return f"80% power at a bias of norm {bound}{facts['detectable_bias_worst']:.2g} (worst direction)"
     return "nothing varies: any bias is seen exactly"
@@ -283,7 +303,7 @@ def unbiased(claim_id: str, samples, exact, alpha: float | None = None, method: 
     text = f"{_test_text(result)}; {_power_text(facts, method, name)}"
     expected = f"{method} test does not reject H0 E[samples]=exact at α={pct(result.alpha)} (p ≥ α)"
     _verdict(claim_id, "unbiased", not result.reject, text, expected, fail_rate=result.alpha,
-             alpha=result.alpha, statistic=result.statistic, p_value=result.p_value, n=result.n,
+             fail_rate_basis="level", budgeted=True, alpha=result.alpha, statistic=result.statistic, p_value=result.p_value, n=result.n,
              method=method, **facts)
     return result
 
@@ -294,7 +314,8 @@ def biased(claim_id: str, samples, exact, alpha: float | None = None, method: st
 
     ``true_mean`` is the control's exact mean (e.g. from :mod:`pglib.enumeration`): the line then
     prints the test's power at that bias, and one minus it is the chance this control fails a
-    correct build (``fail_rate``). Without it the power is estimated at the measured mean::
+    correct build (``fail_rate``). Without it the power is estimated at the measured mean; that
+    estimate is printed but not budgeted (it is biased low on the runs that pass)::
 
         PASS [mc.myopic.detected] Hotelling T²=2.074e+05, rank 2, n=100000, p<1e-16 < α=0.02%
             (bias detected; power 100% at its exact bias)
@@ -311,11 +332,16 @@ def biased(claim_id: str, samples, exact, alpha: float | None = None, method: st
             raise ValueError(f"true_mean must have the shape of exact {e.shape}; got {t.shape}")
         shift, basis = t - e, "exact"
     power = result.power(shift)
-    where = "at its exact bias" if basis == "exact" else "at the measured bias (estimated)"
     verdict = "bias detected" if result.reject else "bias missed"
-    text = f"{_test_text(result)} ({verdict}; power {_power_pct(power)} {where})"
+    if basis == "exact":
+        text = f"{_test_text(result)} ({verdict}; power {_power_pct(power)} at its exact bias)"
+        rate = dict(fail_rate=1.0 - power, fail_rate_basis=basis, budgeted=True)
+    else:
+        text = (f"{_test_text(result)} ({verdict}; power {_power_pct(power)} at the measured bias;"
+                f" fail rate {_unearned_text(1.0 - power)})")
+        rate = _unearned(1.0 - power)
     expected = f"{method} test rejects H0 E[samples]=exact at α={pct(result.alpha)} (p < α)"
-    _verdict(claim_id, "biased", result.reject, text, expected, fail_rate=1.0 - power, fail_rate_basis=basis,
+    _verdict(claim_id, "biased", result.reject, text, expected, **rate,
              alpha=result.alpha, statistic=result.statistic, p_value=result.p_value, n=result.n,
              method=method, power=power, bias_norm=float(np.linalg.norm(shift)))
     return result
@@ -324,6 +350,17 @@ def biased(claim_id: str, samples, exact, alpha: float | None = None, method: st
 def _power_pct(power: float) -> str:
     miss = 1.0 - power
     return ">99.99%" if miss < 5e-5 else pct(power)
+
+
+def _unearned(rate: float, basis: str = "estimated") -> dict:
+    """Record facts for a rate estimated from the data: reported (floored), not budgeted."""
+    return dict(fail_rate=0.0, fail_rate_estimated=max(float(rate), ESTIMATE_FLOOR),
+                fail_rate_basis=basis, budgeted=False)
+
+
+def _unearned_text(rate: float, why: str = "estimated from the data") -> str:
+    shown = f"< {pct(ESTIMATE_FLOOR)}" if rate < ESTIMATE_FLOOR else f"≈ {pct(rate)}"
+    return f"{shown}, {why}: not in the budget"
 
 
 # ----------------------------------------------------------------------------- other checks
@@ -336,7 +373,7 @@ CLOSE_MARGIN_ULPS = 256
 
 
 def close(claim_id: str, measured, expected, atol: float = 1e-9, rtol: float = 0.0,
-          fail_rate: float = 0.0) -> float:
+          fail_rate: float = 0.0, basis: str | None = None) -> float:
     r"""Claim: an identity, ``|measured - expected| <= atol + rtol * |expected|`` elementwise.
 
     Returns the largest absolute difference. Shapes must match exactly (no broadcasting).
@@ -347,8 +384,10 @@ def close(claim_id: str, measured, expected, atol: float = 1e-9, rtol: float = 0
     :data:`CLOSE_MARGIN_ULPS` units in the last place of the larger of ``|measured|`` and
     ``|expected|`` stays within the tolerance. Rounding that differs between machines by less
     than that cannot flip the verdict; a difference inside the margin fails as undecidable (a
-    tolerance at the rounding level of the values is not a portable claim). ``fail_rate`` is 0 for an exact identity; when ``measured`` is random,
-    pass the probability that it falls outside the tolerance::
+    tolerance at the rounding level of the values is not a portable claim). ``fail_rate`` is 0
+    for an exact identity; when ``measured`` is random, pass the probability that it falls
+    outside the tolerance and the ``basis`` that earns it (as in :func:`holds`; without one it is
+    not budgeted)::
 
         PASS [returns.rtg_recursion] max |measured − expected| ≤ atol=1e-09
     """
@@ -376,11 +415,10 @@ def close(claim_id: str, measured, expected, atol: float = 1e-9, rtol: float = 0
                 f"{CLOSE_MARGIN_ULPS} ulp: too close to decide on every machine")
     else:
         text = f"max |measured − expected| = {max_diff:.2g} > {tol}"
-    if fail_rate:
-        text += f" (fails by chance with prob. ≤ {pct(fail_rate)})"
+    text, rate = _stated_rate(text, fail_rate, basis)
     _verdict(claim_id, "close", passed, text,
              f"|measured − expected| + {CLOSE_MARGIN_ULPS} ulp ≤ {tol} everywhere",
-             fail_rate=fail_rate, statistic=max_diff)
+             **rate, statistic=max_diff)
     return max_diff
 
 
@@ -391,7 +429,8 @@ def smaller_variance(claim_id: str, a, b, confidence: float = 0.99, paired: bool
 
     An equal-variance pair passes with probability ``(1 - confidence) / 2``. A true claim fails
     when the interval reaches 1: with ``exact_ratio`` (e.g. from enumeration) that chance is
-    :math:`\\Phi(z - |\\log \\rho| / se)`, else it is estimated at the measured ratio. ``a[N, ...]``,
+    :math:`\\Phi(z - |\\log \\rho| / se)` (budgeted), else it is estimated at the measured ratio
+    (printed, not budgeted). ``a[N, ...]``,
     ``b[M, ...]``; ``paired`` as in :func:`pglib.stats.variance_ratio`::
 
         PASS [baseline.reduces_variance] Var(a)/Var(b)=0.4123, 99% CI [0.3987, 0.4264] < 1
@@ -408,27 +447,38 @@ def smaller_variance(claim_id: str, a, b, confidence: float = 0.99, paired: bool
     fail = float(scipy.stats.norm.sf(-math.log(rho) / se - z)) if se > 0 else float(rho >= 1)
     passed = result.high < 1.0
     pairing = f"paired, n={result.n_a}" if result.paired else f"independent, n={result.n_a} and {result.n_b}"
-    chance = "< 1e-16" if fail < 1e-16 else ("≈ " if basis == "estimated" else "") + pct(fail)
+    if basis == "exact":
+        chance = "< 1e-16" if fail < 1e-16 else pct(fail)
+        rate = dict(fail_rate=fail, fail_rate_basis="exact ratio", budgeted=True)
+    else:
+        chance, rate = _unearned_text(fail), _unearned(fail)
     ratio, low, high = stats.format_interval(result.ratio, result.low, result.high)
     text = (f"Var(a)/Var(b)={ratio}, {result.confidence * 100:g}% CI "
             f"[{low}, {high}] {'< 1' if passed else 'not below 1'} "
             f"({pairing}; fails a true claim with prob. {chance})")
     expected = f"the {result.confidence * 100:g}% CI of Var(a)/Var(b) entirely below 1"
-    _verdict(claim_id, "smaller_variance", passed, text, expected, fail_rate=fail, fail_rate_basis=basis,
+    _verdict(claim_id, "smaller_variance", passed, text, expected, **rate,
              statistic=result.ratio, ci_low=result.low, ci_high=result.high, n=result.n_a)
     return result
 
 
-def holds(claim_id: str, condition, measured: str, expected: str, *, fail_rate: float) -> bool:
+def holds(claim_id: str, condition, measured: str, expected: str, *, fail_rate: float,
+          basis: str | None = None) -> bool:
     """Generic claim: passes when ``condition`` is true.
 
     ``measured`` is the text printed after ``PASS [claim_id]`` (round the numbers in it yourself);
     ``expected`` says what should hold and appears in the failure message. ``fail_rate`` is
     required: the probability that ``condition`` is false although the claim is true (0 when
-    it is exact or does not depend on the seed; otherwise a computed bound)::
+    it is exact or does not depend on the seed). A nonzero rate is budgeted only with a
+    ``basis``, a few words naming what earns it: an exact computation (``"exact binomial
+    sum"``) or a finite-sample inequality (``"Hoeffding"``); without one, or with a basis that
+    starts with ``"estimated"`` (a rate computed at a measured value), it is printed as an
+    estimate and left out of the budget::
 
         claims.holds("ess.drops", ess < 0.5 * n, f"ESS={ess:.4g} of n={n}", "ESS below half of n",
                      fail_rate=0.0)
+        claims.holds("loop.learns", low > 0, f"lower bound {low:.3f} > 0", "J rises",
+                     fail_rate=1e-5, basis="Hoeffding")
     """
     _check_id(claim_id)
     fail_rate = _check_rate(fail_rate)
@@ -436,11 +486,23 @@ def holds(claim_id: str, condition, measured: str, expected: str, *, fail_rate: 
         passed = bool(condition)
     except Exception as exc:  # e.g. a multi-element numpy array or tensor
         raise ValueError(f"condition must be a single truth value; got {type(condition).__name__} ({exc})") from None
-    text = str(measured)
-    if fail_rate:
-        text += f" (fails by chance with prob. ≤ {pct(fail_rate)})"
-    _verdict(claim_id, "holds", passed, text, str(expected), fail_rate=fail_rate)
+    text, rate = _stated_rate(str(measured), fail_rate, basis)
+    _verdict(claim_id, "holds", passed, text, str(expected), **rate)
     return passed
+
+
+def _stated_rate(text: str, fail_rate: float, basis: str | None) -> tuple[str, dict]:
+    """The text and record facts of a hand-given rate: budgeted only with a ``basis``."""
+    if basis is not None and (not isinstance(basis, str) or not basis.strip()):
+        raise ValueError(f"basis must be a non-empty string naming what earns the rate; got {basis!r}")
+    if not fail_rate:
+        return text, dict(fail_rate=0.0, fail_rate_basis=basis or "exact", budgeted=True)
+    if basis is None or basis.strip().startswith("estimated"):
+        why = _one_line(basis) if basis else "stated without a basis"
+        return (f"{text} (fails by chance with prob. {_unearned_text(fail_rate, why)})",
+                _unearned(fail_rate, why))
+    return (f"{text} (fails by chance with prob. ≤ {pct(fail_rate)}, {_one_line(basis)})",
+            dict(fail_rate=fail_rate, fail_rate_basis=_one_line(basis), budgeted=True))
 
 
 def raises(claim_id: str, fn, exception: type[BaseException], match: str, *, args: tuple = (),
@@ -499,7 +561,10 @@ def raises(claim_id: str, fn, exception: type[BaseException], match: str, *, arg
 
 
 def spent() -> tuple[float, int]:
-    """``(sum of fail_rate, number of checks)`` over this session's checks (last record per id)."""
+    """``(sum of fail_rate, number of checks)`` over this session's checks (last record per id).
+
+    Only earned rates count: a check whose rate was estimated from the data has ``fail_rate`` 0
+    (its estimate is in ``fail_rate_estimated``)."""
     last = {r["id"]: r for r in RECORD}
     return float(sum(r.get("fail_rate", 0.0) or 0.0 for r in last.values())), len(last)
 
@@ -508,18 +573,26 @@ def within_budget(claim_id: str, limit: float) -> float:
     """Claim: the checks made so far fail a correct build with probability at most ``limit``.
 
     The union bound: the chance that any check fails although every claim is true is at most
-    the sum of their ``fail_rate``. A chapter ends with this check; its own rate is 0. Returns
-    the sum::
+    the sum of their ``fail_rate``. Only earned rates are summed, and the line counts the checks
+    whose rate was only estimated (not covered by the bound). The earned rates are levels,
+    powers at exact biases and stated bounds, which do not depend on the data (the one
+    exception, :func:`smaller_variance` with ``exact_ratio``, uses the measured standard
+    error), so the sum and this check's verdict are the same on every seed: its own rate is 0
+    (basis ``"deterministic"``). Returns the sum::
 
         PASS [mc.budget] 14 checks (6 random) fail a correct build with prob. ≤ 0.099% ≤ 0.1%
     """
     _check_id(claim_id)
     limit = _check_rate(limit, "limit")
     total, n = spent()
-    random = sum(1 for r in {r["id"]: r for r in RECORD}.values() if (r.get("fail_rate") or 0) > 0)
+    last = {r["id"]: r for r in RECORD}.values()
+    random = sum(1 for r in last if (r.get("fail_rate") or 0) > 0)
+    unearned = sum(1 for r in last if r.get("budgeted") is False)
     passed = total <= limit
     text = (f"{n} checks ({random} random) fail a correct build with prob. ≤ {pct(total)} "
             f"{'≤' if passed else '>'} {pct(limit)} (union bound)")
+    if unearned:
+        text += f"; {unearned} estimated rate{'s' if unearned != 1 else ''} not included"
     _verdict(claim_id, "budget", passed, text, f"sum of fail_rate ≤ {pct(limit)}", fail_rate=0.0,
-             statistic=total)
+             fail_rate_basis="deterministic", budgeted=True, statistic=total, unbudgeted=unearned)
     return total

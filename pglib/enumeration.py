@@ -66,6 +66,33 @@ class Enumeration:
         return self.expectation((centred.reshape(len(self), -1) ** 2).sum(-1))
 
 
+    def unvisited_chance(self, n: int, states=None) -> float:
+        r"""Chance that some state of ``states`` (default: every state) is never a decision
+        state in ``n`` independent trajectories, bounded by the union bound
+        :math:`\sum_s (1 - P(s \text{ visited}))^n` with the visit probabilities summed
+        exactly over the enumeration.
+
+        Why it matters: the estimates of a tabular softmax policy are exactly 0 in the rows
+        of a state the batch never visits, so if the exact gradient is nonzero there the
+        unbiasedness test sees a mean off where the samples never vary (``T² = inf``) and
+        rejects a correct estimator. Pass the states whose exact gradient row is nonzero;
+        the result is the share of the false-alarm budget that event needs (often far
+        below ``1e-16``)::
+
+            rows = (grad.abs().sum(-1) > 0).nonzero().flatten().tolist()
+            everything.unvisited_chance(100_000, rows)
+        """
+        n = validate.positive_int(n, "n")
+        visited_states = torch.where(self.mask, self.states, torch.full_like(self.states, -1))
+        if states is None:
+            states = torch.unique(self.states).tolist()
+        total = 0.0
+        for s in (validate.nonnegative_int(s, "states") for s in states):
+            visit = float((self.prob * (visited_states == int(s)).any(-1)).sum())
+            total += (1.0 - min(visit, 1.0)) ** n
+        return min(total, 1.0)
+
+
 def _check_values(values, m: int) -> torch.Tensor:
     values = validate.floats(values, "values", min_ndim=1)
     if values.shape[0] != m:

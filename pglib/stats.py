@@ -448,6 +448,23 @@ class UnbiasednessResult(Result):
             return math.inf
         return math.sqrt(lam_star / lam_unit)
 
+    def project_to_range(self, direction) -> np.ndarray:
+        """The part of ``direction`` (shape of ``exact``, flattened) that the samples vary along:
+        its orthogonal projection onto the range of their covariance (zero where they never
+        vary). A bias outside that range is caught exactly by the null rule, so a detectable
+        bias "along" a reference is only meaningful for this part."""
+        u = self._shift_vector(direction, "direction")
+        out = np.zeros_like(u, dtype=float)
+        live = self._live
+        if live is None or not live.any():
+            return out
+        if self.method == "bonferroni" or self._eigvecs is None:
+            out[live] = u[live]
+            return out
+        basis, _ = np.linalg.qr(self._sd[:, None] * self._eigvecs)  # columns span the range
+        out[live] = basis @ (basis.T @ u[live])
+        return out
+
     def _null_shift(self, direction) -> float:
         """Size of a shift along ``direction`` that the exact-null rule starts to see."""
         u = self._shift_vector(direction, "direction")

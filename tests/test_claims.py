@@ -128,8 +128,9 @@ def test_close(capsys):
     assert joined(capsys, "rtg.exact_zero") == "max |measured − expected| ≤ atol=1e-09"
     claims.close("rtg.rtol", np.array([101.0]), np.array([100.0]), atol=0.0, rtol=0.02)
     assert joined(capsys, "rtg.rtol") == "max |measured − expected| ≤ atol=0 + rtol=0.02·|expected|"
-    claims.close("rtg.random", np.array([1.01]), np.array([1.0]), atol=0.05, fail_rate=1e-4)
-    assert joined(capsys, "rtg.random").endswith("(fails by chance with prob. ≤ 0.01%)")
+    claims.close("rtg.random", np.array([1.01]), np.array([1.0]), atol=0.05, fail_rate=1e-4,
+                 basis="Chebyshev")
+    assert joined(capsys, "rtg.random").endswith("(fails by chance with prob. ≤ 0.01%, Chebyshev)")
     assert claims.RECORD[-1]["fail_rate"] == 1e-4 and claims.RECORD[0]["fail_rate"] == 0.0
     with pytest.raises(claims.ClaimFailed) as info:
         claims.close("rtg.off", np.array([1.0, 2.5]), np.array([1.0, 2.0]), atol=1e-6)
@@ -213,8 +214,8 @@ def test_holds_requires_a_fail_rate(capsys):
     assert claims.holds("ess.drops", np.bool_(True), "ESS=312.5 of n=1000", "ESS below half of n",
                         fail_rate=0.0) is True
     assert joined(capsys, "ess.drops") == "ESS=312.5 of n=1000"
-    claims.holds("multi.line", torch.tensor(True), "a\nb", "x", fail_rate=0.002)
-    assert joined(capsys, "multi.line") == "a b (fails by chance with prob. ≤ 0.2%)"
+    claims.holds("multi.line", torch.tensor(True), "a\nb", "x", fail_rate=0.002, basis="exact")
+    assert joined(capsys, "multi.line") == "a b (fails by chance with prob. ≤ 0.2%, exact)"
     with pytest.raises(claims.ClaimFailed) as info:
         claims.holds("ess.drops", 3 > 4, "ESS=900 of n=1000", "ESS below half of n", fail_rate=0.0)
     assert str(info.value) == "FAIL [ess.drops] expected: ESS below half of n; measured: ESS=900 of n=1000"
@@ -271,8 +272,8 @@ def test_group_prints_the_same_lines(capsys):
 
 def test_budget_sums_fail_rates(capsys):
     claims.unbiased("b.one", X, MU, alpha=0.0004)
-    claims.holds("b.two", True, "m", "e", fail_rate=0.0003)
-    claims.holds("b.two", True, "m", "e", fail_rate=0.0003)  # a rerun counts once
+    claims.holds("b.two", True, "m", "e", fail_rate=0.0003, basis="exact")
+    claims.holds("b.two", True, "m", "e", fail_rate=0.0003, basis="exact")  # a rerun counts once
     claims.close("b.three", 1.0, 1.0)
     assert claims.within_budget("b.budget", 0.001) == pytest.approx(0.0007)
     assert "3 checks (2 random) fail a correct build with prob. ≤ 0.07% ≤ 0.1%" in capsys.readouterr().out
@@ -320,7 +321,7 @@ def test_every_check_can_fail():
         "holds": lambda: claims.holds("w.holds", False, "m", "e", fail_rate=0.0),
         "raises": lambda: claims.raises("w.raises", lambda: None, ValueError, "x"),
         "raises[signature]": lambda: claims.raises("w.raises_sig", lambda x: x, TypeError, "positional"),
-        "within_budget": lambda: (claims.holds("w.rate", True, "m", "e", fail_rate=0.5),
+        "within_budget": lambda: (claims.holds("w.rate", True, "m", "e", fail_rate=0.5, basis="exact"),
                                   claims.within_budget("w.budget", 0.01)),
     }
     names = {n for n in claims.__all__ if callable(getattr(claims, n)) and n not in
@@ -363,3 +364,44 @@ def test_use_alpha_sets_the_default_false_alarm_rate(capsys):
                 claims.use_alpha(bad)
     finally:
         claims.use_alpha(before)
+
+
+def test_only_earned_rates_are_budgeted(capsys):
+    """Rates estimated from the data (or stated without a basis) are reported, not summed."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4000, 3)) + [0.2, 0.0, 0.0]
+    claims.biased("e.estimated.detected", x, np.zeros(3))
+    claims.holds("e.stated", True, "m", "e", fail_rate=0.01)
+    claims.holds("e.bound", True, "m", "e", fail_rate=0.0002, basis="Hoeffding")
+    claims.smaller_variance("e.var", 0.5 * x, x)
+    records = {r["id"]: r for r in claims.RECORD}
+    for cid in ("e.estimated.detected", "e.stated", "e.var"):
+        r = records[cid]
+        assert r["budgeted"] is False and r["fail_rate"] == 0.0, r
+        assert r["fail_rate_estimated"] >= claims.ESTIMATE_FLOOR
+    assert records["e.bound"]["budgeted"] is True and records["e.bound"]["fail_rate_basis"] == "Hoeffding"
+    out = capsys.readouterr().out
+    assert "not in the budget" in out and "stated without a basis" in out
+    assert claims.within_budget("e.budget", 0.001) == pytest.approx(0.0002)
+    line = capsys.readouterr().out
+    assert "3 estimated rates not included" in line
+    assert claims.RECORD[-1]["unbudgeted"] == 3 and claims.RECORD[-1]["fail_rate_basis"] == "deterministic"
+    with pytest.raises(ValueError, match="basis"):
+        claims.holds("e.bad", True, "m", "e", fail_rate=0.01, basis=" ")
+
+
+def test_power_along_a_reference_uses_only_its_part_in_the_samples_range(capsys):
+    """A reference with a component where the samples never vary gives no tiny 'seen exactly'
+    bias: the power along it is that of its part inside the range."""
+    rng = np.random.default_rng(6)
+    x = np.zeros((5000, 3))
+    x[:, :2] = rng.normal(size=(5000, 2))
+    result = claims.unbiased("proj.one", x, np.zeros(3), reference=np.array([1.0, 0.0, 1.0]))
+    rec = claims.RECORD[-1]
+    # the part in range is (1, 0, 0): about 2.8 * sd / sqrt(n) at most, far above 1e-6
+    assert 0.02 < rec["detectable_bias_rel"] < 0.2, rec
+    assert result.project_to_range(np.array([1.0, 0.0, 1.0]))[2] == 0.0
+    claims.unbiased("proj.two", x, np.zeros(3), reference=np.array([0.0, 0.0, 1.0]))
+    rec = claims.RECORD[-1]
+    assert rec["detectable_bias_rel"] is None and rec["detectable_bias_worst_rel"] > 0
+    assert "in the worst direction" in capsys.readouterr().out

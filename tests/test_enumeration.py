@@ -90,3 +90,22 @@ def test_errors():
     e = all_trajectories(mdp.bandit(), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="one row per trajectory"):
         e.expectation(torch.zeros(5))
+
+
+def test_unvisited_chance_is_the_union_of_exact_never_visit_probabilities():
+    """Two-state MDP from state 0: state 1 is reached only by switching; its visit
+    probability, by an independent sum over the enumeration, gives (1 - v)^n."""
+    m = mdp.two_state(gamma=1.0, horizon=3)
+    logits = torch.tensor([[0.3, -0.2], [-0.6, 0.4]], dtype=torch.float64)
+    ev = all_trajectories(m, logits)
+    visit1 = sum(float(p) for p, row, mask in zip(ev.prob, ev.states, ev.mask)
+                 if any(int(s) == 1 and bool(k) for s, k in zip(row, mask)))
+    visit0 = sum(float(p) for p, row, mask in zip(ev.prob, ev.states, ev.mask)
+                 if any(int(s) == 0 and bool(k) for s, k in zip(row, mask)))
+    for n in (1, 5, 40):
+        assert ev.unvisited_chance(n, [1]) == pytest.approx((1 - visit1) ** n, rel=1e-12)
+        both = (1 - visit0) ** n + (1 - visit1) ** n
+        assert ev.unvisited_chance(n) == pytest.approx(min(both, 1.0), rel=1e-12)
+    assert ev.unvisited_chance(10**6, [1]) < 1e-16
+    with pytest.raises(ValueError, match="n"):
+        ev.unvisited_chance(0)

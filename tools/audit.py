@@ -23,7 +23,10 @@ an interrupted audit loses only the tasks in flight; rerunning the same command 
 a chapter x seed pair with a result (passed or claim_failed) for the chapter's current
 code is never run again; one that faulted on every try is tried again.
 ``OUT/runs.jsonl`` gets one line per invocation (wall time, workers, tasks). Audit seeds
-are ``1000 + k``; none may equal a chapter's committed SEED. Ray is shut down on every
+are ``1000 + k`` (the development seeds, used while fixing the chapters), or
+``--first-seed + k``: from 2000 on they are held out, never used while fixing, e.g.
+``python tools/audit.py --seeds 100 --first-seed 2000 --out benchmarks/results/audit_heldout``.
+None may equal a chapter's committed SEED. Ray is shut down on every
 exit path, Ctrl-C and SIGTERM included. One audit at a time writes to an OUT
 (a lock on its results file).
 
@@ -65,6 +68,9 @@ RESULTS = "results.jsonl"
 RUNS = "runs.jsonl"
 #: Audit seed k is AUDIT_SEED_BASE + k: far from the committed SEED (0 in every chapter)
 AUDIT_SEED_BASE = 1000
+#: Seeds from here on were never used while fixing the chapters (1000-1029 were): an
+#: audit that starts here (--first-seed 2000) is a held-out test of the final chapters.
+HELD_OUT_BASE = 2000
 #: A claim line in a notebook's output, as pglib.claims prints it.
 CLAIM_LINE = re.compile(r"^(PASS|FAIL) \[([a-z0-9_]+(?:\.[a-z0-9_]+)*)\]")
 #: Paths not shipped to a cluster with the tasks' working directory.
@@ -126,11 +132,14 @@ def committed_seed(nb: dict, name: str = "notebook") -> int:
     )
 
 
-def audit_seeds(count: int, committed: set[int]) -> list[int]:
-    """The first ``count`` audit seeds, ``1000 + k``; refuses any committed SEED."""
+def audit_seeds(count: int, committed: set[int], first: int = AUDIT_SEED_BASE) -> list[int]:
+    """``count`` audit seeds, ``first + k`` (default 1000 + k; 2000 + k for a held-out
+    pass); refuses any committed SEED."""
+    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+        raise ValueError(f"--first-seed: expected a positive integer, got {first!r}")
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"--seeds: expected a positive number of seeds, got {count!r}")
-    seeds = [AUDIT_SEED_BASE + k for k in range(count)]
+    seeds = [first + k for k in range(count)]
     clash = sorted(set(seeds) & set(committed))
     if clash:
         raise ValueError(
@@ -538,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
         help="audit seeds per chapter (1000, 1001, ...)",
     )
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=AUDIT_SEED_BASE,
+        help=f"first audit seed (default {AUDIT_SEED_BASE}; {HELD_OUT_BASE} and up: held out)",
+    )
+    parser.add_argument(
         "--chapters",
         default=None,
         help="comma-separated stems or numbers (default: all)",
@@ -570,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         notebooks = chapter_paths(args.chapters)
         committed = {committed_seed(_read(nb), nb.name) for nb in notebooks}
-        seeds = audit_seeds(args.seeds, committed)
+        seeds = audit_seeds(args.seeds, committed, args.first_seed)
     except ValueError as exc:
         parser.error(str(exc))
     try:
