@@ -138,8 +138,8 @@ def score_function_gradient(policy, obs, actions, weights, n: int | None = None)
 def expected_surrogate(mdp: TabularMDP, logits) -> torch.Tensor:
     r"""Exact expected value of the (discounted reward-to-go) surrogate objective, finite horizon:
 
-    .. math:: S(\theta) = \mathbb E_{\tau\sim\pi_\theta}\Big[\sum_{t<T}\gamma^t\log\pi_\theta(a_t|s_t)\,G_t\Big]
-              = \sum_{t<T}\gamma^t\sum_s p_t(s)\sum_a\pi_\theta(a|s)\log\pi_\theta(a|s)\,Q_t(s,a),
+    .. math:: S(\theta) &= \mathbb E_{\tau\sim\pi_\theta}\Big[\sum_{t<T}\gamma^t\log\pi_\theta(a_t|s_t)\,G_t\Big]\\
+              &= \sum_{t<T}\gamma^t\sum_s p_t(s)\sum_a\pi_\theta(a|s)\log\pi_\theta(a|s)\,Q_t(s,a),
 
     with :math:`G_t` the reward-to-go and :math:`p_t(s) = P(s_t = s)`. The sampled surrogate loss of a batch
     estimates :math:`-S(\theta)`; its gradient at fixed samples estimates :math:`\nabla J`, but :math:`S`
