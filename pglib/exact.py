@@ -235,10 +235,10 @@ def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -
     r"""Exact mean of ``estimators.importance_weighted(..., kind="step")``, finite horizon,
     shape ``[S, A]``:
 
-    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,
-              \nabla\log\pi(a|s)\, Q^\beta_t(s,a)
+    .. math:: \sum_{t<T}\gamma^t \sum_s p^{\mathrm{old}}_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, Q^{\mathrm{old}}_t(s,a)
 
-    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
+    with :math:`p^{\mathrm{old}}_t` and :math:`Q^{\mathrm{old}}_t` the behaviour policy's state distribution and
     time-indexed action values. Equals :func:`gradient` at ``target_logits`` when the two
     policies coincide.
     """
