@@ -31,7 +31,7 @@ export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup book pdf test test-unit test-notebooks test-html browser-deps execute sync-setup-cell bench audit clean
+.PHONY: help setup book pdf test test-unit test-notebooks test-paths test-html browser-deps execute sync-setup-cell bench audit clean
 
 help:
 	@echo "make book            build the HTML book into _build/html (sets up .venv on first use)"
@@ -41,6 +41,7 @@ help:
 	@echo "make execute         re-run every chapter notebook in place (after changing pglib);"
 	@echo "                     one chapter: make execute NOTEBOOKS=book/03_x.ipynb"
 	@echo "make test-notebooks  only re-check the notebooks' stored outputs (nbval)"
+	@echo "make test-paths      re-check them under two other floating-point arithmetic paths"
 	@echo "make bench           run the benchmarks in benchmarks/"
 	@echo "make audit           every chapter at 30 unseen seeds on Ray (resumes), book/audit.md,"
 	@echo "                     and the slow calibrations; AUDIT_SEEDS=N AUDIT_WORKERS=N, RAY_ADDRESS"
@@ -100,7 +101,13 @@ test-html: $(STAMP) browser-deps
 	$(SINGLEHTML) && $(PDF_PRINT)
 	CHROMIUM=$(CHROMIUM) $(PYTEST) $(XDIST) -m "browser or colab or gpu" tests
 
-test: test-unit test-html
+# The same text on every machine: every chapter again, under one of two other floating-point
+# arithmetic paths (MKL, torch and numpy kernels, thread count; tools/arith_paths.py --show),
+# the two halves side by side; each must print exactly its committed outputs.
+test-paths: $(STAMP)
+	$(if $(NOTEBOOKS),$(PY) tools/arith_paths.py $(NOTEBOOKS),@echo "No notebooks in book/ to check.")
+
+test: test-unit test-paths test-html
 
 # Re-run every notebook in place (kernel in book/, no timestamps written); then
 # `make test` or `make book` checks the new outputs again. One notebook: make execute NOTEBOOKS=book/03_x.ipynb

@@ -45,6 +45,8 @@ from pglib import validate
 __all__ = [
     "NULL_RTOL",
     "RANK_RTOL",
+    "DECISION_MARGIN",
+    "fmt_interval",
     "UnbiasednessResult",
     "VarianceRatio",
     "mean_and_se",
@@ -70,6 +72,13 @@ NULL_RTOL = 1e-9
 #: score vectors near ``sqrt(d * eps)`` ~ 1e-7; genuine directions lie far above 1e-5 unless two
 #: coordinates are correlated to within 1e-10 of one.
 RANK_RTOL = 1e-5
+
+#: The margin of every cut-off decision above (constant column, mean off in it, null direction,
+#: error in a null direction): the value compared must lie at least this factor away from its
+#: cut-off, on either side. Rounding noise differs between machines (CPU vendor, BLAS path,
+#: thread count) by far less than a factor of 10, so the decision, hence the rank, T² and the
+#: printed line, cannot change with the arithmetic; a value inside the band raises ValueError.
+DECISION_MARGIN = 10.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +153,18 @@ def _scalar_or_array(a: np.ndarray):
     return float(a) if a.ndim == 0 else a
 
 
+def _decided(values: np.ndarray, cut, what: str) -> None:
+    """Refuse a cut-off decision that a last-bit change could move (see :data:`DECISION_MARGIN`)."""
+    values, cut = np.asarray(values, dtype=float), np.broadcast_to(np.asarray(cut, dtype=float), np.shape(values))
+    near = (cut > 0) & (values > cut / DECISION_MARGIN) & (values < cut * DECISION_MARGIN)
+    if near.any():
+        i = int(np.flatnonzero(near.reshape(-1))[0])
+        raise ValueError(
+            f"samples: {what} is {values.reshape(-1)[i]:.3g}, within a factor {DECISION_MARGIN:g} of its cut-off "
+            f"{cut.reshape(-1)[i]:.3g}: the decision could differ on another machine. Rescale the samples, "
+            f"drop the nearly constant coordinate, or use more samples")
+
+
 def _degenerate(x: np.ndarray, e: np.ndarray, rtol: float):
     """Per-coordinate (flattened) mean, sd, magnitude, and masks: constant / constant-but-off."""
     n = x.shape[0]
@@ -153,7 +174,9 @@ def _degenerate(x: np.ndarray, e: np.ndarray, rtol: float):
     sd = flat.std(axis=0, ddof=1)
     magnitude = np.maximum(np.abs(flat).max(axis=0), np.abs(ef))
     tol = rtol * magnitude
+    _decided(sd, tol, "a coordinate's standard deviation")
     constant = sd <= tol  # includes exactly constant columns (sd == 0, magnitude may be 0)
+    _decided(np.where(constant, np.abs(mean - ef), 0.0), tol, "the error of a coordinate that never varies")
     off = constant & (np.abs(mean - ef) > tol)
     return flat, ef, mean, sd, magnitude, constant, off
 
@@ -213,6 +236,18 @@ def _fmt(x: float, sig: int) -> str:
     return f"{x:.{sig}g}"
 
 
+def fmt_interval(estimate: float, low: float, high: float) -> tuple[str, str, str]:
+    """An estimate and its interval, to the digits the interval supports: the last printed digit
+    is the second significant digit of the interval's width (``0.39287, 0.38731, 0.39854 ->
+    '0.393', '0.387', '0.399'``). Digits below that are noise of the sample, and their last
+    bits noise of the machine."""
+    width = high - low
+    if not (math.isfinite(width) and width > 0):
+        return _fmt(estimate, 4), _fmt(low, 4), _fmt(high, 4)
+    decimals = max(0, 1 - math.floor(math.log10(width)))
+    return tuple(f"{v:.{decimals}f}" for v in (estimate, low, high))
+
+
 def _fmt_p(p: float) -> str:
     """p-values with 2 significant digits; below 1e-16 they are not trustworthy digits."""
     return "p<1e-16" if p < 1e-16 else f"p={p:.2g}"
@@ -270,9 +305,9 @@ class UnbiasednessResult:
     def statistic_text(self) -> str:
         """The measured statistic, rounded: e.g. ``Hotelling T²=12.35, rank 10, n=20000``."""
         if self.method == "hotelling":
-            head = f"Hotelling T²={_fmt(self.statistic, 4)}, rank {self.rank}, n={self.n}"
+            head = f"Hotelling T²={_fmt(self.statistic, 3)}, rank {self.rank}, n={self.n}"
         else:
-            head = f"Bonferroni max|t|={_fmt(self.statistic, 4)} over {self.rank} coordinates, n={self.n}"
+            head = f"Bonferroni max|t|={_fmt(self.statistic, 3)} over {self.rank} coordinates, n={self.n}"
         if self.null_rejected:
             head += (f", mean off by {self.null_bias:.2g} (relative) where the samples never vary"
                      f" (tolerance {self.null_tolerance:.2g})")
@@ -494,13 +529,17 @@ def unbiasedness_test(samples, exact, alpha: float = 0.01, method: str = "hotell
         # (about k * eps relative on the eigenvalues) lies far below RANK_RTOL**2.
         corr = (z_data.T @ z_data) / (n - 1)
         lam_all, vec_all = np.linalg.eigh(corr)
-        keep = lam_all > _rank_rtol(eps) ** 2 * max(lam_all[-1], 0.0)
+        cut = _rank_rtol(eps) * math.sqrt(max(lam_all[-1], 0.0))
+        _decided(np.sqrt(np.clip(lam_all, 0.0, None)), cut, "the standard deviation along a principal direction")
+        keep = lam_all > cut ** 2
         r = int(keep.sum())
         v, lam = vec_all[:, keep], lam_all[keep]  # eigenvectors [k, r] and eigenvalues
         w = v.T @ z_diff
         perp = z_diff - v @ w  # the error in the null directions, standardized units
         perp_orig = perp * sd[live]
         rel_perp = np.abs(perp_orig) / magnitude[live]
+        if r < keep.size:
+            _decided(rel_perp, null_tol, "the error in a direction where the samples never vary")
         null_bias = max(null_bias, float(rel_perp.max()))
     else:
         r, w, lam, v = 0, np.zeros(0), np.zeros(0), np.zeros((0, 0))
@@ -585,8 +624,8 @@ class VarianceRatio:
     def summary(self) -> str:
         """One deterministic line, 4 significant digits: ``Var(a)/Var(b)=0.4123, 99% CI [0.3987, 0.4264] ...``."""
         pairing = f"paired, n={self.n_a}" if self.paired else f"independent, n={self.n_a} and {self.n_b}"
-        return (f"Var(a)/Var(b)={_fmt(self.ratio, 4)}, {self.confidence * 100:g}% CI "
-                f"[{_fmt(self.low, 4)}, {_fmt(self.high, 4)}] ({pairing})")
+        ratio, low, high = fmt_interval(self.ratio, self.low, self.high)
+        return f"Var(a)/Var(b)={ratio}, {self.confidence * 100:g}% CI [{low}, {high}] ({pairing})"
 
 
 def variance_ratio(a, b, confidence: float = 0.99, paired: bool | None = None) -> VarianceRatio:

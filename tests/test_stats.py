@@ -219,7 +219,7 @@ def test_summary_is_rounded_text():
     x = score_like(np.random.default_rng(0), 1000)
     r = stats.unbiasedness_test(x, score_like_mean())
     text = r.summary()
-    assert text.startswith(f"Hotelling T²={r.statistic:.4g}, rank 6, n=1000, p={r.p_value:.2g} ")
+    assert text.startswith(f"Hotelling T²={r.statistic:.3g}, rank 6, n=1000, p={r.p_value:.2g} ")
     assert text == stats.unbiasedness_test(x.copy(), score_like_mean()).summary()
 
 
@@ -335,7 +335,9 @@ def test_variance_ratio_coverage(paired):
 def test_variance_ratio_summary():
     x = np.random.default_rng(3).normal(size=(200, 2))
     r = stats.variance_ratio(0.5 * x + 0.1 * np.random.default_rng(4).normal(size=(200, 2)), x)
-    assert r.summary() == (f"Var(a)/Var(b)={r.ratio:.4g}, 99% CI [{r.low:.4g}, {r.high:.4g}] (paired, n=200)")
+    assert r.summary() == "Var(a)/Var(b)={}, 99% CI [{}, {}] (paired, n=200)".format(
+        *stats.fmt_interval(r.ratio, r.low, r.high))
+    assert stats.fmt_interval(0.39287, 0.38731, 0.39854) == ("0.393", "0.387", "0.399")
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,3 +421,24 @@ def test_bad_inputs_name_the_argument(call, name):
     message = str(info.value)
     assert message.startswith(name) or f" {name} " in message or f"{name}=" in message, message
     assert "got" in message
+
+
+def test_cut_off_decisions_have_a_margin():
+    """Every cut-off decision of the test (constant column, null direction) is made at least
+    DECISION_MARGIN away from its cut-off, or refused: a last-bit change cannot move it."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2000, 2))
+    # a coordinate whose spread is 1e-9 of its magnitude: right at NULL_RTOL
+    nearly_constant = np.column_stack([base, 1.0 + 1e-9 * rng.normal(size=2000)])
+    with pytest.raises(ValueError, match="within a factor 10 of its cut-off"):
+        stats.unbiasedness_test(nearly_constant, np.array([0.0, 0.0, 1.0]))
+    # two coordinates correlated to within RANK_RTOL: a principal direction at the rank cut-off
+    x = base[:, 0]
+    nearly_collinear = np.column_stack([x, x + 1e-5 * rng.normal(size=2000), base[:, 1]])
+    with pytest.raises(ValueError, match="principal direction"):
+        stats.unbiasedness_test(nearly_collinear, np.zeros(3))
+    # clear of the margins on both sides: decided
+    clear = np.column_stack([x, x + 1e-2 * rng.normal(size=2000), np.ones(2000)])
+    assert stats.unbiasedness_test(clear, np.array([0.0, 0.0, 1.0])).rank == 2
+    exact_null = np.column_stack([x, -x, base[:, 1]])  # rows of a softmax score: a true null direction
+    assert stats.unbiasedness_test(exact_null, np.zeros(3)).rank == 2
