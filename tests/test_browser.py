@@ -11,7 +11,11 @@ browser). For each page we record what a reader's browser would do and check tha
 - every internal link resolves, including ``#anchors`` (the id exists on the target page);
 - headings start at h1 and never skip a level;
 - chapter (notebook) pages have the Colab launch button for this repository and a
-  download button for the ``.ipynb``.
+  download button for the ``.ipynb``;
+- nothing is cut off: no display equation, theorem box, table, code block or inline code
+  is wider than its column at 1024 and 1280 px, nor in print media at the PDF's text width
+  (``test_nothing_is_wider_than_its_column``; the measurements go to ``_build/overflow.json``);
+- each chapter page has one button that shows every folded code cell and folds them again.
 
 Screenshots of the introduction and the first chapter go to ``_build/screenshots/``.
 """
@@ -440,3 +444,50 @@ def test_nothing_is_wider_than_its_column(overflow):
         [dict(width=label, page=name, **e) for (label, name), wide in overflow.items() for e in wide],
         indent=1))
     _fail_if(problems, f"cut off or scrolling sideways ({len(problems)}; by width and kind: {counts})")
+
+
+# --- Code folded, one toggle per page ----------------------------------------------------------
+# Plots, checks and setup are folded (cell tag hide-input); book/_static/code_toggle.js puts one
+# button under each chapter's title that opens every folded cell at once (exercise solutions stay
+# folded) and folds them again.
+TOGGLE_JS = r"""
+async () => {
+  const button = document.querySelector("button.code-toggle");
+  const folded = () => [...document.querySelectorAll("div.cell:not(.tag_solution) > details.hide")];
+  const openCount = () => folded().filter((d) => d.open).length;
+  if (!button) return { button: false, folded: folded().length };
+  const before = openCount();
+  button.click();
+  const shown = openCount();
+  const solutionsOpen = document.querySelectorAll("div.cell.tag_solution > details[open]").length;
+  button.click();
+  return { button: true, folded: folded().length, before, shown, after: openCount(), solutionsOpen };
+}
+"""
+
+
+def test_one_toggle_shows_all_folded_code(server):
+    from playwright.sync_api import sync_playwright
+
+    problems = []
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, service_workers="block",
+        )
+        context.route("**/*", lambda route: route.continue_()
+                      if urllib.parse.urlsplit(route.request.url).hostname in (HOST, None)
+                      else route.abort())
+        try:
+            page = context.new_page()
+            for name in notebook_pages():
+                page.goto(f"{server}/{name}", wait_until="load")
+                r = page.evaluate(TOGGLE_JS)
+                if not r["button"]:
+                    problems.append(f"{name}: no 'show all code' button ({r['folded']} folded cells)")
+                elif not (r["before"] == 0 and r["shown"] == r["folded"] and r["after"] == 0
+                          and r["solutionsOpen"] == 0):
+                    problems.append(f"{name}: the toggle does not open and fold every folded cell: {r}")
+        finally:
+            context.close()
+    _fail_if(problems, "the page's code toggle")

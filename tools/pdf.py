@@ -179,7 +179,7 @@ async () => {
       section.prepend(span);
     }
   });
-  // Folded cells: the setup cell's source (hide-input) stays out of print; what else
+  // Folded code (hide-input: setup, plots, checks) stays out of print; what else
   // the web page folds (exercise solutions, evidence, dropdowns) is printed open.
   document.querySelectorAll("div.cell.tag_hide-input > details.hide").forEach((d) => d.remove());
   document.querySelectorAll("div.cell details.hide > summary").forEach((s) => {
