@@ -275,8 +275,9 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     batch, ``[N, S, A]``.
 
     ``traj`` was sampled under
-    :math:`\pi_{\mathrm{old}} = \mathrm{softmax}(\text{behaviour\_logits})` (the behaviour
-    policy); the scores are taken at
+    the behaviour policy
+    :math:`\pi_{\mathrm{old}} = \mathrm{softmax}(\text{behaviour\_logits})`;
+    the scores are taken at
     :math:`\pi = \mathrm{softmax}(\text{target\_logits})`;
     :math:`\rho_t = \pi(a_t|s_t)/\pi_{\mathrm{old}}(a_t|s_t)`
     (:func:`pglib.importance.step_ratios`).

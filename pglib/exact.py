@@ -193,7 +193,8 @@ def expected_direction(mdp: TabularMDP, logits,
     r"""Exact mean of the reward-to-go estimator, finite horizon, shape ``[S, A]``.
 
     .. math:: &\mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]\\
-              &\quad= \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
+              &\quad= \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, Q_t(s,a)
 
     with :math:`w_t = \gamma^t` (``discount_score=True``: equals :func:`gradient`) or
     :math:`w_t = 1` (``False``: the direction most implementations follow; for gamma < 1
