@@ -88,21 +88,24 @@ SELECT_JS = r"""
     const top = article.querySelector(":scope > section");
     for (const [span, section] of kept) { article.appendChild(span); article.appendChild(section); }
     if (top) top.remove();
-    // A title and a table of contents that links each document of the volume.
-    const contents = document.createElement("ul");
-    for (const [span, section] of kept) {
-      const heading = section.querySelector("h1, h2");
-      const a = document.createElement("a");
-      a.href = "#" + span.id;
-      a.textContent = heading ? heading.textContent.replace(/#$/, "").trim() : span.id;
-      const li = document.createElement("li");
-      li.appendChild(a);
-      contents.appendChild(li);
-    }
-    const h1 = document.createElement("h1");
-    h1.textContent = title;
-    article.prepend(h1, contents);
     document.title = title;
+  }
+  // The printed title and table of contents (Jupyter Book's #jb-print-docs-body): this
+  // volume's title, and only this volume's documents.
+  const printed = document.getElementById("jb-print-docs-body");
+  if (printed) {
+    const h1 = printed.querySelector("h1");
+    if (h1 && title) h1.textContent = title;
+    printed.querySelectorAll("nav li").forEach((li) => {
+      const a = li.querySelector("a[href]");
+      const target = a ? decodeURIComponent(a.getAttribute("href")).replace(/^#/, "") : "";
+      if (target.startsWith("document-") && !keep.includes(target.slice(9))) li.remove();
+    });
+    // captions ("Theory", "Appendix") whose list is now empty
+    printed.querySelectorAll("nav p.caption").forEach((caption) => {
+      const list = caption.nextElementSibling;
+      if (list && list.tagName === "UL" && !list.querySelector("li")) { list.remove(); caption.remove(); }
+    });
   }
   // The web book's lists of chapters (toctree) name documents of both volumes: drop those
   // that are not in this one.
