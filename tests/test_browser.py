@@ -22,6 +22,7 @@ Screenshots of the introduction and the first chapter go to ``_build/screenshots
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -396,16 +397,11 @@ async () => {
 """
 
 
-@pytest.fixture(scope="module")
-def overflow(server):
-    """{(width label, page): [wide elements]} at each window width and in print."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) or set CHROMIUM=/path")
-    sys.path.insert(0, str(ROOT / "tools"))
-    import pdf as pdf_tool
+@contextlib.contextmanager
+def _local_browser():
+    """A fresh headless Chromium context (1280 x 900) that may only reach 127.0.0.1."""
     from playwright.sync_api import sync_playwright
 
-    found: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
@@ -415,19 +411,32 @@ def overflow(server):
                       if urllib.parse.urlsplit(route.request.url).hostname in (HOST, None)
                       else route.abort())
         try:
-            page = context.new_page()
-            for label, width in [*OVERFLOW_WIDTHS.items(), ("print", PRINT_WIDTH)]:
-                page.set_viewport_size({"width": width, "height": 900})
-                page.emulate_media(media="print" if label == "print" else "screen")
-                for name in html_pages():
-                    page.goto(f"{server}/{name}", wait_until="load")
-                    if label == "print":
-                        page.add_style_tag(content=pdf_tool.PRINT_CSS)
-                        page.evaluate("() => document.querySelectorAll('details')"
-                                      ".forEach((d) => { d.open = true; })")
-                    found[(label, name)] = page.evaluate(OVERFLOW_JS)
+            yield context
         finally:
             context.close()
+
+
+@pytest.fixture(scope="module")
+def overflow(server):
+    """{(width label, page): [wide elements]} at each window width and in print."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) or set CHROMIUM=/path")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import pdf as pdf_tool
+
+    found: dict[tuple[str, str], list[dict]] = {}
+    with _local_browser() as context:
+        page = context.new_page()
+        for label, width in [*OVERFLOW_WIDTHS.items(), ("print", PRINT_WIDTH)]:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.emulate_media(media="print" if label == "print" else "screen")
+            for name in html_pages():
+                page.goto(f"{server}/{name}", wait_until="load")
+                if label == "print":
+                    page.add_style_tag(content=pdf_tool.PRINT_CSS)
+                    page.evaluate("() => document.querySelectorAll('details')"
+                                  ".forEach((d) => { d.open = true; })")
+                found[(label, name)] = page.evaluate(OVERFLOW_JS)
     return found
 
 
@@ -467,27 +476,15 @@ async () => {
 
 
 def test_one_toggle_shows_all_folded_code(server):
-    from playwright.sync_api import sync_playwright
-
     problems = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900}, service_workers="block",
-        )
-        context.route("**/*", lambda route: route.continue_()
-                      if urllib.parse.urlsplit(route.request.url).hostname in (HOST, None)
-                      else route.abort())
-        try:
-            page = context.new_page()
-            for name in notebook_pages():
-                page.goto(f"{server}/{name}", wait_until="load")
-                r = page.evaluate(TOGGLE_JS)
-                if not r["button"]:
-                    problems.append(f"{name}: no 'show all code' button ({r['folded']} folded cells)")
-                elif not (r["before"] == 0 and r["shown"] == r["folded"] and r["after"] == 0
-                          and r["solutionsOpen"] == 0):
-                    problems.append(f"{name}: the toggle does not open and fold every folded cell: {r}")
-        finally:
-            context.close()
+    with _local_browser() as context:
+        page = context.new_page()
+        for name in notebook_pages():
+            page.goto(f"{server}/{name}", wait_until="load")
+            r = page.evaluate(TOGGLE_JS)
+            if not r["button"]:
+                problems.append(f"{name}: no 'show all code' button ({r['folded']} folded cells)")
+            elif not (r["before"] == 0 and r["shown"] == r["folded"] and r["after"] == 0
+                      and r["solutionsOpen"] == 0):
+                problems.append(f"{name}: the toggle does not open and fold every folded cell: {r}")
     _fail_if(problems, "the page's code toggle")
