@@ -20,7 +20,7 @@ NBVAL := -p tests.nbval_semicolon --nbval --nbval-current-env --nbval-sanitize-w
 # Always a full, strict rebuild: an incremental Sphinx build does not re-read unchanged
 # pages, so it would not repeat their warnings and -W would pass a broken book.
 JB_BUILD := $(JB) build . -W --keep-going --all
-# The whole book as one PDF: the single-page HTML build printed by Chromium (tools/pdf.py).
+# The book and its reference volume as two PDFs: the single-page HTML build printed by Chromium (tools/pdf.py).
 SINGLEHTML := $(JB) build . -W --keep-going --builder singlehtml
 PDF_PRINT = CHROMIUM=$(CHROMIUM) $(PY) tools/pdf.py
 PDF_BUILD = $(SINGLEHTML) --all && $(PDF_PRINT)
@@ -35,7 +35,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make book            build the HTML book into _build/html (sets up .venv on first use)"
-	@echo "make pdf             the whole book as one PDF: _build/pdf/book.pdf (also copied into _build/html)"
+	@echo "make pdf             two PDFs: the book (_build/pdf/book.pdf) and the reference volume"
+	@echo "                     (_build/pdf/reference.pdf: API, ledger, audit, calibration), copied into _build/html"
 	@echo "make test            every test: units + notebooks (nbval), build, built HTML in Chromium, Colab path"
 	@echo "make execute         re-run every chapter notebook in place (after changing pglib);"
 	@echo "                     one chapter: make execute NOTEBOOKS=book/03_x.ipynb"

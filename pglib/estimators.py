@@ -233,9 +233,12 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     batch, ``[N, S, A]``.
 
     ``traj`` was sampled under
-    :math:`\beta = \mathrm{softmax}(\text{behaviour\_logits})`; the scores are taken at
+    the behaviour policy
+    :math:`\pi_{\mathrm{old}} = \mathrm{softmax}(\text{behaviour\_logits})`;
+    the scores are taken at
     :math:`\pi = \mathrm{softmax}(\text{target\_logits})`;
-    :math:`\rho_t = \pi(a_t|s_t)/\beta(a_t|s_t)` (:func:`pglib.importance.step_ratios`).
+    :math:`\rho_t = \pi(a_t|s_t)/\pi_{\mathrm{old}}(a_t|s_t)`
+    (:func:`pglib.importance.step_ratios`).
 
     - ``"trajectory"``:
       :math:`\big(\prod_{k<T}\rho_k\big) \sum_t \gamma^t G_t \nabla\log\pi(a_t|s_t)`
@@ -247,9 +250,10 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
       of the actions before it. Unbiased, lower variance.
     - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the
       one-step correction used by PPO-style surrogates. Biased: states come from
-      :math:`\beta`'s distribution and :math:`G_t` follows :math:`\beta` after ``t``;
+      :math:`\pi_{\mathrm{old}}`'s distribution and :math:`G_t` follows
+      :math:`\pi_{\mathrm{old}}` after ``t``;
       its exact expectation is :func:`pglib.expected.step_importance`.
-      Unbiased when :math:`\pi = \beta`.
+      Unbiased when :math:`\pi = \pi_{\mathrm{old}}`.
     """
     traj, gamma = validate.batch(traj), validate.gamma(gamma)
     validate.one_of(kind, "kind", _KINDS)

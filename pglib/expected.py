@@ -27,8 +27,9 @@ __all__ = ["direction", "action_baseline", "step_importance", "surrogate"]
 def direction(mdp: TabularMDP, logits, discount_score: bool = True) -> torch.Tensor:
     r"""Exact mean of the reward-to-go estimator, finite horizon, shape ``[S, A]``.
 
-    .. math:: \mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]
-              = \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
+    .. math:: &\mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]\\
+              &\quad= \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, Q_t(s,a)
 
     with :math:`w_t = \gamma^t` (``discount_score=True``: equals
     :func:`pglib.exact.gradient`) or :math:`w_t = 1` (``False``: the direction most
@@ -71,10 +72,10 @@ def step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.T
     r"""Exact mean of ``estimators.importance_weighted(..., kind="step")``, finite horizon,
     shape ``[S, A]``:
 
-    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,
-              \nabla\log\pi(a|s)\, Q^\beta_t(s,a)
+    .. math:: \sum_{t<T}\gamma^t \sum_s p^{\mathrm{old}}_t(s) \sum_a \pi(a|s)\,
+              \nabla\log\pi(a|s)\, Q^{\mathrm{old}}_t(s,a)
 
-    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
+    with :math:`p^{\mathrm{old}}_t` and :math:`Q^{\mathrm{old}}_t` the behaviour policy's state distribution and
     time-indexed action values. Equals :func:`pglib.exact.gradient` at ``target_logits`` when the two
     policies coincide.
     """
@@ -87,8 +88,8 @@ def step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.T
 def surrogate(mdp: TabularMDP, logits) -> torch.Tensor:
     r"""Exact expected value of the (discounted reward-to-go) surrogate objective, finite horizon:
 
-    .. math:: S(\theta) = \mathbb E_{\tau\sim\pi_\theta}\Big[\sum_{t<T}\gamma^t\log\pi_\theta(a_t|s_t)\,G_t\Big]
-              = \sum_{t<T}\gamma^t\sum_s p_t(s)\sum_a\pi_\theta(a|s)\log\pi_\theta(a|s)\,Q_t(s,a),
+    .. math:: S(\theta) &= \mathbb E_{\tau\sim\pi_\theta}\Big[\sum_{t<T}\gamma^t\log\pi_\theta(a_t|s_t)\,G_t\Big]\\
+              &= \sum_{t<T}\gamma^t\sum_s p_t(s)\sum_a\pi_\theta(a|s)\log\pi_\theta(a|s)\,Q_t(s,a),
 
     with :math:`G_t` the reward-to-go and :math:`p_t(s) = P(s_t = s)`. The sampled surrogate loss of a batch
     estimates :math:`-S(\theta)`; its gradient at fixed samples estimates :math:`\nabla J`, but :math:`S`

@@ -1,12 +1,13 @@
 r"""Importance ratios between two tabular softmax policies, and how far apart the policies are.
 
-A batch sampled under a behaviour policy :math:`\beta = \mathrm{softmax}(\text{behaviour\_logits})`
+A batch sampled under a behaviour policy
+:math:`\pi_{\mathrm{old}} = \mathrm{softmax}(\text{behaviour\_logits})`
 can estimate expectations under a target policy :math:`\pi = \mathrm{softmax}(\text{target\_logits})`
-by reweighting. With :math:`\rho_t = \pi(a_t|s_t) / \beta(a_t|s_t)`:
+by reweighting. With :math:`\rho_t = \pi(a_t|s_t) / \pi_{\mathrm{old}}(a_t|s_t)`:
 
 - :func:`step_ratios`          :math:`\rho_t`, shape ``[N, T]`` (1 at masked steps);
 - :func:`per_decision_ratios`  :math:`\prod_{j\le t}\rho_j`, shape ``[N, T]`` (Precup, Sutton & Singh 2000);
-- :func:`trajectory_ratios`    :math:`\prod_{t<T}\rho_t = p_\pi(\tau)/p_\beta(\tau)`, shape ``[N]``
+- :func:`trajectory_ratios`    :math:`\prod_{t<T}\rho_t = p_\pi(\tau)/p_{\mathrm{old}}(\tau)`, shape ``[N]``
   (the dynamics cancel: they are the same under both policies);
 - :func:`effective_sample_size` Kish's :math:`(\sum w)^2/\sum w^2` (from :mod:`pglib.stats`);
 - :func:`kl_divergence`        per-state :math:`\mathrm{KL}(\pi_p(\cdot|s)\,\|\,\pi_q(\cdot|s))`, optionally averaged over states.
@@ -47,7 +48,7 @@ def _check_pair(traj, target_logits, behaviour_logits) -> tuple[Trajectories, to
 
 
 def log_step_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torch.Tensor:
-    r""":math:`\log\rho_t = \log\pi(a_t|s_t) - \log\beta(a_t|s_t)`, shape ``[N, T]``, 0 at masked steps.
+    r""":math:`\log\rho_t = \log\pi(a_t|s_t) - \log\pi_{\mathrm{old}}(a_t|s_t)`, shape ``[N, T]``, 0 at masked steps.
 
     If ``traj.logp`` is present it must agree with ``behaviour_logits`` (the batch must have been
     sampled under the behaviour policy given); a mismatch raises ``ValueError``.
@@ -67,7 +68,7 @@ def log_step_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torc
 
 
 def step_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torch.Tensor:
-    r"""Per-step ratios :math:`\rho_t = \pi(a_t|s_t)/\beta(a_t|s_t)`, shape ``[N, T]``; 1 where ``mask`` is False.
+    r"""Per-step ratios :math:`\rho_t = \pi(a_t|s_t)/\pi_{\mathrm{old}}(a_t|s_t)`, shape ``[N, T]``; 1 where ``mask`` is False.
 
     Example: for identical logits every ratio is 1.
     """
@@ -84,7 +85,7 @@ def per_decision_ratios(traj: Trajectories, target_logits, behaviour_logits) -> 
 
 
 def trajectory_ratios(traj: Trajectories, target_logits, behaviour_logits) -> torch.Tensor:
-    r"""Whole-trajectory ratios :math:`\prod_{t<T}\rho_t = p_\pi(\tau)/p_\beta(\tau)`, shape ``[N]``; mean 1."""
+    r"""Whole-trajectory ratios :math:`\prod_{t<T}\rho_t = p_\pi(\tau)/p_{\mathrm{old}}(\tau)`, shape ``[N]``; mean 1."""
     return log_step_ratios(traj, target_logits, behaviour_logits).sum(1).exp()
 
 

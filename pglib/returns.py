@@ -99,8 +99,8 @@ def reward_to_go_episodic(
 
     .. math::
         G_t = r_t + \gamma\,\begin{cases}
-            0 & \text{the episode terminated after } t,\\
-            \hat V(s_{t+1}) & \text{it was truncated after } t \text{, or } t = T-1 \text{ is the segment's end},\\
+            0 & \text{terminated after } t,\\
+            \hat V(s_{t+1}) & \text{truncated after } t \text{, or } t = T-1 \text{ (segment's end)},\\
             G_{t+1} & \text{otherwise,}
         \end{cases}
 

@@ -11,19 +11,25 @@ browser). For each page we record what a reader's browser would do and check tha
 - every internal link resolves, including ``#anchors`` (the id exists on the target page);
 - headings start at h1 and never skip a level;
 - chapter (notebook) pages have the Colab launch button for this repository and a
-  download button for the ``.ipynb``.
+  download button for the ``.ipynb``;
+- nothing is cut off: no display equation, theorem box, table, code block or inline code
+  is wider than its column at 1024 and 1280 px, nor in print media at the PDF's text width
+  (``test_nothing_is_wider_than_its_column``; the measurements go to ``_build/overflow.json``);
+- each chapter page has one button that shows every folded code cell and folds them again.
 
 Screenshots of the introduction and the first chapter go to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
 import os
 import pathlib
 import re
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -338,3 +344,147 @@ def test_screenshots_were_taken(crawl):
     assert "intro.png" in shots, f"no screenshot of the introduction in {SCREENSHOTS}"
     if notebook_pages():
         assert "chapter.png" in shots, f"no screenshot of a chapter in {SCREENSHOTS}"
+
+
+# --- Nothing cut off -------------------------------------------------------------------------
+# Every display equation, theorem box, admonition, table, code block and inline code span of
+# the article must fit its column: at the two window widths a student reads at, and in print
+# media at the width of the PDF's text block (tools/pdf.py: A4 less 14 mm margins, with the
+# same print CSS). A wide element either scrolls sideways (part of it hidden until scrolled)
+# or runs past the column's edge (cut off in print); both count.
+OVERFLOW_WIDTHS = {"1024px": 1024, "1280px": 1280}
+# A4 is 210 mm; tools/pdf.py prints with 14 mm side margins: 182 mm at 96 px per inch.
+PRINT_WIDTH = round((210 - 2 * 14) / 25.4 * 96)
+OVERFLOW_JS = r"""
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const column = document.querySelector("article.bd-article") || document.querySelector("main")
+      || document.body;
+  const edge = column.getBoundingClientRect().right;
+  const kinds = [
+    ["equation", 'mjx-container[display="true"]'],
+    ["theorem box", "div.proof, div.admonition"],
+    ["table", "table"],
+    ["code block", "div.highlight pre, div.cell_output pre"],
+    ["inline code", "p code, li code, td code, dd code"],
+  ];
+  const found = [];
+  for (const [kind, selector] of kinds) {
+    for (const e of column.querySelectorAll(selector)) {
+      const rects = e.getClientRects();
+      if (!rects.length || e.closest("details:not([open])")) continue;  // folded: not shown
+      let right = Math.max(...[...rects].map((r) => r.right));
+      let hidden = e.scrollWidth - e.clientWidth;
+      if (kind === "equation") {
+        // MathJax's own box may be as wide as the column while the math inside is wider.
+        const math = e.querySelector("mjx-math") || e;
+        right = Math.max(right, math.getBoundingClientRect().right);
+        const box = e.closest("div.math") || e.parentElement;
+        hidden = Math.max(hidden, box.scrollWidth - box.clientWidth);
+      }
+      if (kind === "inline code") hidden = 0;  // inline spans wrap or run past the edge
+      const past = right - edge;
+      if (hidden > 1 || past > 1) {
+        found.push({ kind, text: e.textContent.trim().replace(/\s+/g, " ").slice(0, 70),
+                     hidden: Math.round(hidden), past: Math.round(past) });
+      }
+    }
+  }
+  return found;
+}
+"""
+
+
+@contextlib.contextmanager
+def _local_browser():
+    """A fresh headless Chromium context (1280 x 900) that may only reach 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, service_workers="block",
+        )
+        context.route("**/*", lambda route: route.continue_()
+                      if urllib.parse.urlsplit(route.request.url).hostname in (HOST, None)
+                      else route.abort())
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def overflow(server):
+    """{(width label, page): [wide elements]} at each window width and in print."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`make browser-deps`) or set CHROMIUM=/path")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import pdf as pdf_tool
+
+    found: dict[tuple[str, str], list[dict]] = {}
+    with _local_browser() as context:
+        page = context.new_page()
+        for label, width in [*OVERFLOW_WIDTHS.items(), ("print", PRINT_WIDTH)]:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.emulate_media(media="print" if label == "print" else "screen")
+            for name in html_pages():
+                page.goto(f"{server}/{name}", wait_until="load")
+                if label == "print":
+                    page.add_style_tag(content=pdf_tool.PRINT_CSS)
+                    page.evaluate("() => document.querySelectorAll('details')"
+                                  ".forEach((d) => { d.open = true; })")
+                found[(label, name)] = page.evaluate(OVERFLOW_JS)
+    return found
+
+
+def test_nothing_is_wider_than_its_column(overflow):
+    problems = [f"{label} {name}: {e['kind']} {e['text']!r} ({e['hidden']} px hidden, "
+                f"{e['past']} px past the column)"
+                for (label, name), wide in overflow.items() for e in wide]
+    counts = {}
+    for (label, _), wide in overflow.items():
+        for e in wide:
+            counts[(label, e["kind"])] = counts.get((label, e["kind"]), 0) + 1
+    print("overflow counts:", counts)
+    (ROOT / "_build" / "overflow.json").write_text(json.dumps(
+        [dict(width=label, page=name, **e) for (label, name), wide in overflow.items() for e in wide],
+        indent=1))
+    _fail_if(problems, f"cut off or scrolling sideways ({len(problems)}; by width and kind: {counts})")
+
+
+# --- Code folded, one toggle per page ----------------------------------------------------------
+# Plots, checks and setup are folded (cell tag hide-input); book/_static/code_toggle.js puts one
+# button under each chapter's title that opens every folded cell at once (exercise solutions stay
+# folded) and folds them again.
+TOGGLE_JS = r"""
+async () => {
+  const button = document.querySelector("button.code-toggle");
+  const folded = () => [...document.querySelectorAll("div.cell:not(.tag_solution) > details.hide")];
+  const openCount = () => folded().filter((d) => d.open).length;
+  if (!button) return { button: false, folded: folded().length };
+  const before = openCount();
+  button.click();
+  const shown = openCount();
+  const solutionsOpen = document.querySelectorAll("div.cell.tag_solution > details[open]").length;
+  button.click();
+  return { button: true, folded: folded().length, before, shown, after: openCount(), solutionsOpen };
+}
+"""
+
+
+def test_one_toggle_shows_all_folded_code(server):
+    problems = []
+    with _local_browser() as context:
+        page = context.new_page()
+        for name in notebook_pages():
+            page.goto(f"{server}/{name}", wait_until="load")
+            r = page.evaluate(TOGGLE_JS)
+            if not r["button"]:
+                problems.append(f"{name}: no 'show all code' button ({r['folded']} folded cells)")
+            elif not (r["before"] == 0 and r["shown"] == r["folded"] and r["after"] == 0
+                      and r["solutionsOpen"] == 0):
+                problems.append(f"{name}: the toggle does not open and fold every folded cell: {r}")
+    _fail_if(problems, "the page's code toggle")

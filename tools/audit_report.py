@@ -204,7 +204,7 @@ def _draw(family: str, ps, path: pathlib.Path) -> None:
 
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=200)
     style = dict(color="#4c72b0", edgecolor="white")
     if family.startswith(FAMILIES["biased"]):  # p-values near 0: show their exponent
         ax.hist(np.log10(np.clip(ps, 1e-16, 1.0)), bins=32, range=(-16, 0), **style)

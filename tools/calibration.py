@@ -514,7 +514,7 @@ def figure(results: dict, path: pathlib.Path = FIGURE) -> None:
     )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    fig.savefig(path, dpi=200, metadata={"Software": None})
     plt.close(fig)
 
 

@@ -1,4 +1,10 @@
-"""Print the single-page HTML build of the book to one PDF, in headless Chromium.
+"""Print the single-page HTML build of the book to two PDFs, in headless Chromium.
+
+The **book** (``book.pdf``): the introduction, the chapters, the notation and the references,
+the volume a student reads. The **reference volume** (``reference.pdf``): the API reference,
+the claims ledger, the seed audit and the calibration appendix, the volume one looks things
+up in. Both are printed from the same single page; each leaves out the other's documents
+(``VOLUMES``), and a link to a document of the other volume keeps its text but not its target.
 
 ``make pdf`` runs ``jupyter-book build . --builder singlehtml`` (every page of the book
 in one HTML document, ``_build/singlehtml``) and then this script, which
@@ -14,11 +20,11 @@ in one HTML document, ``_build/singlehtml``) and then this script, which
 4. adds print rules: each chapter starts on a new page, long code lines wrap
    instead of being cut, folded solutions and evidence are printed open (the
    setup cell, folded on the web, is left out);
-5. prints A4 pages with page numbers and a PDF outline, to ``_build/pdf/book.pdf``,
-   and copies the file to ``_build/html/book.pdf`` when the HTML book is built, so
-   that the introduction's link to it works in the web book.
+5. prints A4 pages with page numbers and a PDF outline, to ``_build/pdf/book.pdf`` and
+   ``_build/pdf/reference.pdf``, and copies the files to ``_build/html/`` when the HTML
+   book is built, so that the introduction's links to them work in the web book.
 
-Usage: ``python tools/pdf.py [--html _build/singlehtml] [--out _build/pdf/book.pdf]``.
+Usage: ``python tools/pdf.py [--html _build/singlehtml] [--out _build/pdf]``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,80 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# The documents of the reference volume; every other document of _toc.yml is in the book.
+REFERENCE_DOCUMENTS = ("book/api", "book/ledger", "book/audit", "book/calibration")
+VOLUMES = {
+    # The book prints each chapter's claim tables as their one-line verdict ("The learning
+    # loop: 4 checks, all pass"); every claim, with its statistic, is in the reference
+    # volume's ledger.
+    "book": {"title": None, "leave_out": REFERENCE_DOCUMENTS, "root": True, "verdicts_only": True},
+    "reference": {
+        "title": "Policy Gradients, Executable: reference volume",
+        "leave_out": None,  # everything but REFERENCE_DOCUMENTS
+        "root": False,
+        "verdicts_only": False,
+    },
+}
+
+# Runs in the page first: keep only one volume's documents. The root document (the
+# introduction) holds the others, each after an empty <span id="document-NAME">.
+SELECT_JS = r"""
+({ keep, root, title, verdictsOnly }) => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const spans = [...document.querySelectorAll('span[id^="document-"]')];
+  const kept = [];
+  for (const span of spans) {
+    const section = span.nextElementSibling;
+    const name = span.id.slice("document-".length);
+    if (keep.includes(name)) { kept.push([span, section]); continue; }
+    if (section && section.tagName === "SECTION") section.remove();
+    span.remove();
+  }
+  if (!root) {
+    // Leave out the introduction's own text: the kept documents go straight into the article.
+    const top = article.querySelector(":scope > section");
+    for (const [span, section] of kept) { article.appendChild(span); article.appendChild(section); }
+    if (top) top.remove();
+    document.title = title;
+  }
+  // The printed title and table of contents (Jupyter Book's #jb-print-docs-body): this
+  // volume's title, and only this volume's documents.
+  const printed = document.getElementById("jb-print-docs-body");
+  if (printed) {
+    const h1 = printed.querySelector("h1");
+    if (h1 && title) h1.textContent = title;
+    printed.querySelectorAll("nav li").forEach((li) => {
+      const a = li.querySelector("a[href]");
+      const target = a ? decodeURIComponent(a.getAttribute("href")).replace(/^#/, "") : "";
+      if (target.startsWith("document-") && !keep.includes(target.slice(9))) li.remove();
+    });
+    // captions ("Theory", "Appendix") whose list is now empty
+    printed.querySelectorAll("nav p.caption").forEach((caption) => {
+      const list = caption.nextElementSibling;
+      if (list && list.tagName === "UL" && !list.querySelector("li")) { list.remove(); caption.remove(); }
+    });
+  }
+  // The web book's lists of chapters (toctree) name documents of both volumes: drop those
+  // that are not in this one.
+  document.querySelectorAll(".toctree-wrapper li").forEach((li) => {
+    const a = li.querySelector("a[href]");
+    const target = a && decodeURIComponent(new URL(a.href).hash.slice(1));
+    if (target && target.startsWith("document-") && !keep.includes(target.slice(9))) li.remove();
+  });
+  if (verdictsOnly) {
+    document.querySelectorAll("details.claim-table").forEach((d) => {
+      const p = document.createElement("p");
+      p.className = "claim-verdict";
+      const summary = d.querySelector("summary");
+      p.textContent = "Checks: " + (summary ? summary.textContent.trim() : "")
+          + " (each claim is in the claims ledger of the reference volume).";
+      d.replaceWith(p);
+    });
+  }
+  return kept.length;
+}
+"""
 
 PRINT_CSS = """
 @media print {
@@ -102,7 +182,7 @@ async () => {
       section.prepend(span);
     }
   });
-  // Folded cells: the setup cell's source (hide-input) stays out of print; what else
+  // Folded code (hide-input: setup, plots, checks) stays out of print; what else
   // the web page folds (exercise solutions, evidence, dropdowns) is printed open.
   document.querySelectorAll("div.cell.tag_hide-input > details.hide").forEach((d) => d.remove());
   document.querySelectorAll("div.cell details.hide > summary").forEach((s) => {
@@ -174,7 +254,23 @@ def _page_to_print(html: pathlib.Path) -> str:
     return target.name
 
 
-def print_pdf(html: pathlib.Path, out: pathlib.Path) -> dict:
+def documents() -> list[str]:
+    """Every document of ``_toc.yml`` but the root, in reading order (``book/01_x`` ...)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [entry["file"] for part in toc.get("parts", []) for entry in part.get("chapters", [])]
+
+
+def volume_documents(volume: str) -> list[str]:
+    """The documents (besides the root) that ``volume`` prints."""
+    if volume == "reference":
+        return [d for d in documents() if d in REFERENCE_DOCUMENTS]
+    return [d for d in documents() if d not in VOLUMES[volume]["leave_out"]]
+
+
+def print_pdf(html: pathlib.Path, out_dir: pathlib.Path) -> dict:
+    """Print every volume of ``VOLUMES`` to ``out_dir/<volume>.pdf``; {volume: report}."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
@@ -208,30 +304,27 @@ def print_pdf(html: pathlib.Path, out: pathlib.Path) -> dict:
             # The single page holds the whole book (every figure, thousands of formulas):
             # loading and typesetting it takes a while on a busy machine.
             page.set_default_timeout(TIMEOUT_MS)
-            page.goto(
-                f"http://{HOST}:{httpd.server_address[1]}/{name}", wait_until="load"
-            )
-            page.add_style_tag(content=PRINT_CSS)
-            report = page.evaluate(PREPARE_JS)
-            if report["untypeset"] or report["brokenImages"]:
-                raise SystemExit(f"not ready to print: {report}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(
-                path=str(out),
-                format="A4",
-                print_background=True,
-                outline=True,
-                tagged=True,
-                display_header_footer=True,
-                header_template="<span></span>",
-                footer_template=FOOTER,
-                margin={
-                    "top": "16mm",
-                    "bottom": "16mm",
-                    "left": "14mm",
-                    "right": "14mm",
-                },
-            )
+            reports = {}
+            for volume, spec in VOLUMES.items():
+                page.goto(
+                    f"http://{HOST}:{httpd.server_address[1]}/{name}", wait_until="load"
+                )
+                keep = volume_documents(volume)
+                kept = page.evaluate(
+                    SELECT_JS,
+                    {"keep": keep, "root": spec["root"], "title": spec["title"],
+                     "verdictsOnly": spec["verdicts_only"]},
+                )
+                if kept != len(keep):
+                    raise SystemExit(f"{volume}: {kept} of its {len(keep)} documents found")
+                page.add_style_tag(content=PRINT_CSS)
+                report = page.evaluate(PREPARE_JS)
+                if report["untypeset"] or report["brokenImages"]:
+                    raise SystemExit(f"not ready to print: {report}")
+                out_dir.mkdir(parents=True, exist_ok=True)
+                out = out_dir / f"{volume}.pdf"
+                _print(page, out)
+                reports[volume] = report
             context.close()
     finally:
         httpd.shutdown()
@@ -241,7 +334,21 @@ def print_pdf(html: pathlib.Path, out: pathlib.Path) -> dict:
         raise SystemExit(
             f"requests to other hosts while printing (refused): {sorted(set(refused))}"
         )
-    return report
+    return reports
+
+
+def _print(page, out: pathlib.Path) -> None:
+    page.pdf(
+        path=str(out),
+        format="A4",
+        print_background=True,
+        outline=True,
+        tagged=True,
+        display_header_footer=True,
+        header_template="<span></span>",
+        footer_template=FOOTER,
+        margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
+    )
 
 
 def main(argv=None) -> int:
@@ -250,21 +357,24 @@ def main(argv=None) -> int:
         "--html", type=pathlib.Path, default=ROOT / "_build" / "singlehtml"
     )
     parser.add_argument(
-        "--out", type=pathlib.Path, default=ROOT / "_build" / "pdf" / "book.pdf"
+        "--out", type=pathlib.Path, default=ROOT / "_build" / "pdf",
+        help="folder for book.pdf and reference.pdf",
     )
     parser.add_argument(
         "--copy-to",
         type=pathlib.Path,
         default=ROOT / "_build" / "html",
-        help="also copy the PDF into this built HTML book, if it exists",
+        help="also copy the PDFs into this built HTML book, if it exists",
     )
     args = parser.parse_args(argv)
-    report = print_pdf(args.html, args.out)
-    print(f"links: {report['counts']}")
-    print(f"PDF written: {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
-    if (args.copy_to / "index.html").exists():
-        shutil.copyfile(args.out, args.copy_to / args.out.name)
-        print(f"copied to {args.copy_to / args.out.name}")
+    reports = print_pdf(args.html, args.out)
+    for volume, report in reports.items():
+        out = args.out / f"{volume}.pdf"
+        print(f"{volume}: links {report['counts']}")
+        print(f"PDF written: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+        if (args.copy_to / "index.html").exists():
+            shutil.copyfile(out, args.copy_to / out.name)
+            print(f"copied to {args.copy_to / out.name}")
     return 0
 
 

@@ -3,9 +3,9 @@ r"""A finite-horizon linear-quadratic regulator, where the policy gradient is kn
 Dynamics, cost and policy (all Gaussian, so every expectation has a closed form):
 
 .. math::
-    x_0 \sim \mathcal N(0, \Sigma_0),\qquad
-    u_t = K x_t + \sigma\,\varepsilon_t,\ \ \varepsilon_t\sim\mathcal N(0, I_m),\qquad
-    x_{t+1} = A x_t + B u_t + w_t,\ \ w_t \sim \mathcal N(0, W),
+    x_0 &\sim \mathcal N(0, \Sigma_0),\\
+    u_t &= K x_t + \sigma\,\varepsilon_t,\ \ \varepsilon_t\sim\mathcal N(0, I_m),\\
+    x_{t+1} &= A x_t + B u_t + w_t,\ \ w_t \sim \mathcal N(0, W),
 
 with reward :math:`r_t = -(x_t^\top Q x_t + u_t^\top R u_t)` for :math:`t = 0, \dots, H-1`.
 The state covariance :math:`\Sigma_t = \mathbb E[x_t x_t^\top]` obeys
