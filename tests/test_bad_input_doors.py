@@ -756,6 +756,7 @@ NOT_DOORS = {
     "stats.as_numpy": "internal plumbing (issue 20)",
     "stats.format_p": "internal plumbing (issue 20)",
     "stats.format_sig": "internal plumbing (issue 20)",
+    "stats.format_interval": "formats numbers the library computed (issue 19)",
     "verify.report_from_samples": "internal plumbing (issue 20)",
     "fused.Moments": "a result type built by reinforce_moments",
     "enumeration.Enumeration": "a result type built by all_trajectories",
