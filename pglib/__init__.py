@@ -18,7 +18,7 @@ The library behind the book *Policy Gradients, Executable*. Modules, left to rig
 - :mod:`pglib.claims`      claim checks that raise with expected-vs-measured messages
 - :mod:`pglib.checks`      the implementation checklist, as checks on a reader's own batch
 - :mod:`pglib.device`, :mod:`pglib.policies`, :mod:`pglib.rollout`, :mod:`pglib.train`,
-  :mod:`pglib.lqr`, :mod:`pglib.plotting`  neural policies on gymnasium tasks
+  :mod:`pglib.ppo`, :mod:`pglib.lqr`, :mod:`pglib.plotting`  neural policies on gymnasium tasks
 - :mod:`pglib.display`     show pglib's real source in the book
 - :mod:`pglib.verify`      ``check_estimator`` / ``check_loss``: check *your* code against the exact gradient
 - :mod:`pglib.tabular`     an ``nn.Module`` tabular policy and the chain rule, for loops written for gymnasium
@@ -53,7 +53,7 @@ _EXPORTS = {
 }
 _MODULES = (
     "baselines", "checks", "claims", "device", "display", "enumeration", "estimators", "exact", "fused",
-    "importance", "losses", "lqr", "mdp", "offpolicy", "plotting", "policies", "returns", "rollout",
+    "importance", "losses", "lqr", "mdp", "offpolicy", "plotting", "policies", "ppo", "returns", "rollout",
     "sampling", "scorefn", "stats", "surrogate", "tabular", "train", "validate", "verify", "zoo",
 )
 
