@@ -39,7 +39,7 @@ def test_first_minibatch_step_is_the_reinforce_step():
                     vf_coef=0.0)
     stats = ppo_update(policy, value, opt, obs, actions, logp_old, adv, ret, cfg,
                        np.random.default_rng(0))
-    assert stats["clip_fraction"] == 0.0 and stats["approx_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert stats["clip_fraction"] == 0.0 and stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # float32
     logp = torch.stack([torch.log_softmax(ref.net(o), -1)[a] for o, a in zip(obs, actions)])
     grads = torch.autograd.grad((logp * adv).mean(), list(ref.parameters()))
     for p_new, p_ref, g in zip(policy.parameters(), ref.parameters(), grads):
