@@ -173,18 +173,16 @@ def _log_prob_entropy(policy, obs: torch.Tensor, actions: torch.Tensor):
     return logp_all.gather(-1, actions[:, None]).squeeze(-1), -(logp_all.exp() * logp_all).sum(-1)
 
 
-def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns, cfg: PPOConfig,
-               rng: np.random.Generator) -> dict:
-    """PPO's optimization phase on one batch of ``B`` real steps (flat tensors on the networks'
-    device: ``obs [B, obs_dim]``, ``actions [B]`` or ``[B, act_dim]``, ``logp_old``,
-    ``advantages``, ``returns`` ``[B]``). Returns the logged statistics."""
+def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
+               cfg: PPOConfig, rng: np.random.Generator) -> dict:
+    """PPO's optimization phase on one batch of ``B`` real steps: flat tensors on the
+    networks' device, ``obs [B, obs_dim]``, ``actions [B]`` or ``[B, act_dim]``,
+    ``logp_old``, ``advantages``, ``returns`` ``[B]``. Returns the logged statistics."""
     density = isinstance(policy, GaussianMLP)
     params = [p for group in opt.param_groups for p in group["params"]]
     B = len(obs)
-    clipped = seen = 0
-    kl = float("nan")
-    epochs_run = 0
-    losses = []
+    clipped = seen = epochs_run = 0
+    kl, losses = float("nan"), []
     for epoch in range(cfg.epochs):
         order = torch.as_tensor(rng.permutation(B), device=obs.device)
         stop = False
@@ -194,7 +192,7 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns, 
             adv = advantages[idx]
             if cfg.normalize_advantages and len(idx) > 1:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            with torch.no_grad():  # what PPO logs: the k3 estimate of KL(old || new), clipping
+            with torch.no_grad():  # logged: k3 estimate of KL(old || new), clipping
                 log_ratio = logp - logp_old[idx]
                 kl = float(((log_ratio.exp() - 1) - log_ratio).mean())
                 n_clipped = int(((log_ratio.exp() - 1).abs() > cfg.clip).sum())
@@ -202,10 +200,11 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns, 
                 stop = True
                 break
             clipped, seen = clipped + n_clipped, seen + len(idx)
-            loss = (clipped_surrogate(logp, logp_old[idx], adv, cfg.clip, reduction="mean",
-                                      density=density)
+            v = value.net(obs[idx]).squeeze(-1)
+            loss = (clipped_surrogate(logp, logp_old[idx], adv, cfg.clip,
+                                      reduction="mean", density=density)
                     + cfg.ent_coef * entropy_bonus(entropy, reduction="mean")
-                    + cfg.vf_coef * ((value.net(obs[idx]).squeeze(-1) - returns[idx]) ** 2).mean())
+                    + cfg.vf_coef * ((v - returns[idx]) ** 2).mean())
             opt.zero_grad()
             loss.backward()
             if cfg.max_grad_norm is not None:
@@ -215,8 +214,8 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns, 
         if stop:
             break
         epochs_run = epoch + 1
-    return dict(clip_fraction=clipped / max(seen, 1), approx_kl=kl, epochs_run=epochs_run,
-                loss=losses[-1] if losses else float("nan"))
+    return dict(clip_fraction=clipped / max(seen, 1), approx_kl=kl,
+                epochs_run=epochs_run, loss=losses[-1] if losses else float("nan"))
 
 
 def train_ppo(cfg: PPOConfig = PPOConfig()) -> tuple[torch.nn.Module, PPOHistory]:
