@@ -33,9 +33,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglib.ppo import PPOConfig, train_ppo
-from pglib.rollout import evaluate
-from pglib.train import Config, train
+from pglib.practice.ppo import PPOConfig, train_ppo
+from pglib.practice.rollout import evaluate
+from pglib.practice.train import Config, train
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 ENV_ID = "CartPole-v1"
@@ -75,7 +75,7 @@ def run_pglib(setting: dict, seed: int, budget: int) -> dict:
                 budget_simulated=h.simulated_steps[-1])
 
 
-# SB3's PPO keyword -> pglib.ppo.PPOConfig field (the same hyperparameters under both)
+# SB3's PPO keyword -> pglib.practice.ppo.PPOConfig field (the same hyperparameters under both)
 SB3_TO_PGLIB = dict(n_envs="num_envs", n_steps="n_steps", batch_size="minibatch_size",
                     n_epochs="epochs", learning_rate="lr", gamma="gamma", gae_lambda="lam",
                     ent_coef="ent_coef", clip_range="clip")

@@ -1,8 +1,10 @@
 """pglib: policy gradients you can check.
 
-The library behind the book *Policy Gradients, Executable*. Modules, left to right along the data flow:
+The library behind the book *Policy Gradients, Executable*. The core is flat and follows the
+data flow, problem -> policy -> batch -> weights -> estimator / loss -> exact check -> statistics;
+what is not the core lives in two folders (ARCHITECTURE.md has the layers and the import rule):
 
-- :mod:`pglib.mdp`         tabular MDPs (``TabularMDP``), named problems, a gymnasium view
+- :mod:`pglib.mdp`         tabular MDPs (``TabularMDP``), named problems
 - :mod:`pglib.sampling`    vectorized trajectory sampling from a ``TabularMDP``
 - :mod:`pglib.fused`       optional numba kernel: sampling fused with reward-to-go estimates (benchmarks, huge N)
 - :mod:`pglib.enumeration` every trajectory of a small MDP with its probability (exact moments)
@@ -15,14 +17,14 @@ The library behind the book *Policy Gradients, Executable*. Modules, left to rig
 - :mod:`pglib.offpolicy`   exact off-policy quantities (state-shift bias, weight moments, clipping)
 - :mod:`pglib.losses`      surrogate, ratio, clipped and KL-penalised losses
 - :mod:`pglib.stats`       standard errors and tests with stated false-alarm rates
-- :mod:`pglib.claims`      claim checks that raise with expected-vs-measured messages
-- :mod:`pglib.checks`      the implementation checklist, as checks on a reader's own batch
-- :mod:`pglib.device`, :mod:`pglib.policies`, :mod:`pglib.rollout`, :mod:`pglib.train`,
-  :mod:`pglib.ppo`, :mod:`pglib.lqr`, :mod:`pglib.plotting`  neural policies on gymnasium tasks
+- :mod:`pglib.claims`      a chapter's claim checks: PASS/FAIL lines and the false-alarm budget
+- :mod:`pglib.validate`    the one door for argument checks
 - :mod:`pglib.display`     show pglib's real source in the book
-- :mod:`pglib.verify`      ``check_estimator`` / ``check_loss``: check *your* code against the exact gradient
-- :mod:`pglib.tabular`     an ``nn.Module`` tabular policy and the chain rule, for loops written for gymnasium
-- :mod:`pglib.zoo`         mistakes that shipped in public code, as mutants the checks must catch
+- :mod:`pglib.verify`      check *your* code: ``check_estimator`` / ``check_loss``
+  (:mod:`~pglib.verify.unbiased`), the implementation checklist (:mod:`~pglib.verify.checklist`),
+  shipped mistakes as mutants (:mod:`~pglib.verify.bug_zoo`), the gymnasium bridge
+  (:mod:`~pglib.verify.gym_bridge`)
+- :mod:`pglib.practice`    real tasks: neural policies, rollouts, training (REINFORCE, PPO), LQR, plots
 
 The top level re-exports the names a reader needs first, imported lazily (``import pglib`` loads
 nothing heavy; the first use of a name imports its module)::
@@ -39,31 +41,70 @@ package named ``pglib`` on PyPI is not this one.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; resolved on first access (PEP 562), so `import pglib` is cheap
 _EXPORTS = {
-    "check_estimator": "pglib.verify", "check_loss": "pglib.verify", "Report": "pglib.verify",
+    "check_estimator": "pglib.verify.unbiased", "check_loss": "pglib.verify.unbiased",
+    "Report": "pglib.verify.unbiased",
     "TabularMDP": "pglib.mdp", "bandit": "pglib.mdp", "chain": "pglib.mdp", "two_state": "pglib.mdp",
     "random_mdp": "pglib.mdp", "short_corridor": "pglib.mdp",
     "sample_trajectories": "pglib.sampling", "Trajectories": "pglib.sampling",
     "reward_to_go": "pglib.returns", "unbiasedness_test": "pglib.stats",
-    "TabularSoftmaxPolicy": "pglib.tabular", "check_module": "pglib.tabular",
+    "TabularSoftmaxPolicy": "pglib.verify.gym_bridge", "check_module": "pglib.verify.gym_bridge",
 }
 _MODULES = (
-    "baselines", "checks", "claims", "device", "display", "enumeration", "estimators", "exact", "fused",
-    "importance", "losses", "lqr", "mdp", "offpolicy", "plotting", "policies", "ppo", "returns", "rollout",
-    "sampling", "scorefn", "stats", "surrogate", "tabular", "train", "validate", "verify", "zoo",
+    "baselines", "claims", "display", "enumeration", "estimators", "exact", "fused", "importance",
+    "losses", "mdp", "offpolicy", "practice", "returns", "sampling", "scorefn", "stats", "surrogate",
+    "validate", "verify",
 )
+#: old module path -> its new home; the old path stays importable for one release (0.1.x)
+MOVED = {
+    "pglib.checks": "pglib.verify.checklist",
+    "pglib.zoo": "pglib.verify.bug_zoo",
+    "pglib.tabular": "pglib.verify.gym_bridge",
+    "pglib.policies": "pglib.practice.policies",
+    "pglib.rollout": "pglib.practice.rollout",
+    "pglib.train": "pglib.practice.train",
+    "pglib.lqr": "pglib.practice.lqr",
+    "pglib.plotting": "pglib.practice.plotting",
+    "pglib.device": "pglib.practice.device",
+}
 
 __all__ = ["__version__", *_EXPORTS, *_MODULES]
+
+
+class _MovedLoader(importlib.abc.Loader):
+    """Loads an old path as the very module object at its new path (no copy, no warning)."""
+
+    def create_module(self, spec):
+        return None  # a throwaway module; exec_module swaps in the real one
+
+    def exec_module(self, module) -> None:
+        sys.modules[module.__name__] = importlib.import_module(MOVED[module.__name__])
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder):
+    """``import pglib.train`` finds ``pglib.practice.train`` (see :data:`MOVED`)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, _MovedLoader())
+
+
+if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _MovedFinder())  # before any finder that could find a stale copy
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _MODULES:
+    elif name in _MODULES or f"pglib.{name}" in MOVED:
         value = importlib.import_module(f"pglib.{name}")
     else:
         raise AttributeError(f"module 'pglib' has no attribute {name!r}")

@@ -6,8 +6,8 @@ estimator. This module computes that estimator *the other way*, one score per sa
 can be compared, and gives the surrogate's exact expected value on a tabular MDP, so that its
 value can be compared with the objective :math:`J`.
 
-- :func:`policy_distribution`: the action distribution of a :class:`pglib.policies.CategoricalMLP`
-  or :class:`~pglib.policies.GaussianMLP` in the dtype of its parameters (float64 included) and,
+- :func:`policy_distribution`: the action distribution of a :class:`pglib.practice.policies.CategoricalMLP`
+  or :class:`~pglib.practice.policies.GaussianMLP` in the dtype of its parameters (float64 included) and,
   optionally, with substituted parameters (for ``torch.func``);
 - :func:`per_sample_scores`: :math:`\nabla_\theta\log\pi_\theta(a_i|s_i)` for every sample ``i``,
   one tensor ``[B, *param.shape]`` per parameter (``torch.func.vmap`` of ``torch.func.grad``);
@@ -33,13 +33,13 @@ __all__ = ["policy_distribution", "per_sample_scores", "score_function_gradient"
 
 
 def _kind(policy) -> str:
-    from pglib.policies import CategoricalMLP, GaussianMLP
+    from pglib.practice.policies import CategoricalMLP, GaussianMLP
 
     if isinstance(policy, CategoricalMLP):
         return "categorical"
     if isinstance(policy, GaussianMLP):
         return "gaussian"
-    raise validate.ArgumentTypeError(f"policy must be a pglib.policies.CategoricalMLP or GaussianMLP; "
+    raise validate.ArgumentTypeError(f"policy must be a pglib.practice.policies.CategoricalMLP or GaussianMLP; "
                                      f"got {type(policy).__name__}")
 
 

@@ -28,8 +28,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import pglib.display
-from pglib import (baselines, checks, device, enumeration, estimators, exact, importance, losses, lqr, mdp,
-                   offpolicy, plotting, policies, returns, sampling, scorefn, surrogate, validate)
+from pglib import (baselines, enumeration, estimators, exact, importance, losses, mdp, offpolicy, returns,
+                   sampling, scorefn, surrogate, validate)
+from pglib.practice import device, lqr, plotting, policies
+from pglib.verify import checklist
 
 FLOAT64_DEFAULT = True
 BAD = (TypeError, ValueError)
@@ -369,15 +371,15 @@ SPECS: list[Spec] = [
     _T("surrogate.surrogate_values", surrogate.surrogate_values,
        lambda w: dict(traj=w.traj, logits=w.logits, gamma=0.9), dict(traj="object", logits="tensor", gamma="gamma")),
     # checks (valid calls that pass the check)
-    _T("checks.check_on_policy", checks.check_on_policy,
+    _T("checklist.check_on_policy", checklist.check_on_policy,
        lambda w: dict(logp_stored=w.logp_old, logp_current=w.logp_old.clone(), mask=w.mask),
        dict(logp_stored="tensor", logp_current="tensor", mask="mask", atol="nonneg", density="flag")),
-    _T("checks.check_reward_to_go", checks.check_reward_to_go,
+    _T("checklist.check_reward_to_go", checklist.check_reward_to_go,
        lambda w: dict(weights=returns.reward_to_go(w.rewards, 0.9), rewards=w.rewards, gamma=0.9, mask=w.mask),
        dict(weights="tensor", rewards="tensor", gamma="gamma", mask="mask", baseline="tensor", atol="nonneg")),
-    _T("checks.check_normalized", checks.check_normalized, lambda w: dict(advantages=baselines.standardize(
+    _T("checklist.check_normalized", checklist.check_normalized, lambda w: dict(advantages=baselines.standardize(
         w.values, eps=0.0), mask=w.mask), dict(advantages="tensor", mask="mask", atol="nonneg")),
-    _T("checks.check_stochastic", checks.check_stochastic, lambda w: dict(policy_or_dist=w.values.abs() + 0.5),
+    _T("checklist.check_stochastic", checklist.check_stochastic, lambda w: dict(policy_or_dist=w.values.abs() + 0.5),
        dict(policy_or_dist="tensor", min_std="nonneg", min_entropy="nonneg"),
        says=dict(policy_or_dist="standard deviation|policy_or_dist")),
     # policies
@@ -585,11 +587,11 @@ def test_issue_13_examples_are_refused_or_handled():
     with pytest.raises(ValueError, match="pi"):
         exact.softmax_score_expectation(torch.tensor([[2.0, -1.0]]), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="atol"):
-        checks.check_on_policy(torch.zeros(3), torch.ones(3), atol=math.nan)
+        checklist.check_on_policy(torch.zeros(3), torch.ones(3), atol=math.nan)
     with pytest.raises(ValueError, match="logp_stored"):
-        checks.check_on_policy(torch.ones(3), torch.ones(3))
+        checklist.check_on_policy(torch.ones(3), torch.ones(3))
     with pytest.raises(ValueError, match="standard deviations"):
-        checks.check_stochastic(torch.tensor([1.0, math.inf]))
+        checklist.check_stochastic(torch.tensor([1.0, math.inf]))
     # deferred validation: checked when called, not when consumed
     with pytest.raises(ValueError, match="n must be a positive integer"):
         sampling.iter_trajectories(m, torch.zeros(4, 2), 0)

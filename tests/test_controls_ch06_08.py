@@ -16,7 +16,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pglib import estimators, exact, importance, lqr, mdp, offpolicy, sampling, stats, surrogate
+from pglib import estimators, exact, importance, mdp, offpolicy, sampling, stats, surrogate
+from pglib.practice import lqr
 from pglib.enumeration import all_trajectories
 
 SEEDS = 200

@@ -1,4 +1,4 @@
-"""pglib.policies and pglib.device against hand formulas and sampling frequencies."""
+"""pglib.practice.policies and pglib.practice.device against hand formulas and sampling frequencies."""
 
 import math
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from pglib import device as pgdevice
-from pglib.policies import CategoricalMLP, GaussianMLP, ValueMLP, mlp, policy_for
+from pglib.practice import device as pgdevice
+from pglib.practice.policies import CategoricalMLP, GaussianMLP, ValueMLP, mlp, policy_for
 
 
 def test_categorical_log_prob_is_log_softmax_by_hand():
@@ -69,7 +69,7 @@ def test_numpy_forward_equals_torch_forward():
     with torch.no_grad():
         pi.net[-1].weight.normal_()
     obs = np.random.default_rng(1).normal(size=(7, 4))
-    from pglib.policies import _numpy_forward
+    from pglib.practice.policies import _numpy_forward
 
     np.testing.assert_allclose(_numpy_forward(pi.net, "relu")(obs), pi.logits(obs).detach().numpy(), rtol=1e-4, atol=1e-5)
 
@@ -86,7 +86,7 @@ def test_numpy_forward_any_depth_and_input_rank(hidden, activation, shape):
             p.normal_()
     obs = np.random.default_rng(2).normal(size=shape)
     before = obs.copy()
-    from pglib.policies import _numpy_forward
+    from pglib.practice.policies import _numpy_forward
 
     got = _numpy_forward(net, activation)(obs)
     np.testing.assert_allclose(got, net(torch.as_tensor(obs)).detach().numpy(), rtol=1e-12, atol=1e-12)

@@ -1,4 +1,4 @@
-"""pglib.ppo: the first minibatch step is the REINFORCE step, the KL stop, determinism, doors."""
+"""pglib.practice.ppo: the first minibatch step is the REINFORCE step, the KL stop, determinism, doors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pglib.policies import CategoricalMLP, ValueMLP
-from pglib.ppo import PPOConfig, ppo_update, train_ppo
+from pglib.practice.policies import CategoricalMLP, ValueMLP
+from pglib.practice.ppo import PPOConfig, ppo_update, train_ppo
 
 
 def _batch(B=64, seed=0):

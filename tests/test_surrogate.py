@@ -6,7 +6,7 @@ import torch
 
 from pglib import mdp, scorefn, surrogate
 from pglib.enumeration import all_trajectories
-from pglib.policies import CategoricalMLP, GaussianMLP
+from pglib.practice.policies import CategoricalMLP, GaussianMLP
 
 
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])

@@ -322,7 +322,7 @@ def check_stochastic(policy_or_dist, obs=None, min_std: float = 1e-3, min_entrop
     r"""The policy is stochastic: the score :math:`\nabla_\theta\log\pi_\theta(a|s)` exists and is not huge.
 
     Accepts a ``torch.distributions`` object (``Normal``, ``Independent(Normal)``, ``Categorical``), a
-    Gaussian policy with a ``log_std`` parameter (e.g. :class:`pglib.policies.GaussianMLP`), a categorical
+    Gaussian policy with a ``log_std`` parameter (e.g. :class:`pglib.practice.policies.GaussianMLP`), a categorical
     policy with ``obs`` (``policy(obs)`` gives the distribution), or a tensor of standard deviations.
 
     - A standard deviation of exactly 0 is a deterministic policy: it has no density, hence no score

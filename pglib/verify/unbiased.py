@@ -54,6 +54,7 @@ import torch
 from pglib import exact, stats, validate
 from pglib.mdp import DTYPE, TabularMDP
 from pglib.sampling import Trajectories, sample_trajectories
+from pglib.verify import bug_zoo
 
 __all__ = ["Report", "check_estimator", "check_loss", "MAX_ENUMERATION", "MAX_LOSS_ENUMERATION"]
 
@@ -87,7 +88,7 @@ class Report:
         orthogonal_p_value: p-value of the orthogonal-part test; ``orthogonal_statistic``: its
             statistic, rounded (``statistic``: the main test's).
         mean, gradient: the sample mean and :math:`\\nabla J`, ``[S, A]``.
-        closest_mistake: ``(name, title, cosine)`` of the mistake in :mod:`pglib.zoo` whose bias
+        closest_mistake: ``(name, title, cosine)`` of the mistake in :mod:`pglib.verify.bug_zoo` whose bias
             points most nearly where the measured bias does (``None`` when unbiased).
         note: why ``exact_bias`` is ``None``, if it is.
     """
@@ -134,7 +135,7 @@ class Report:
                          f"(|grad J| = {g:.3g}) with probability 0.8.")
             if self.exact_bias is not None:
                 lines.append(f"  Exact bias by enumeration: norm {float(bias.norm()):.3g}.")
-        elif len(self.state_names) == 1:  # a flat parameter vector (pglib.tabular.check_module)
+        elif len(self.state_names) == 1:  # a flat parameter vector (pglib.verify.gym_bridge.check_module)
             lines.append(f"  The mean is off by {float(bias.norm()):.3g} ({which}; |grad J| = {g:.3g}).")
         else:
             row = ", ".join(f"{v:+.3g}" for v in bias[s].tolist())
@@ -147,7 +148,7 @@ class Report:
                          f"(se {self.scale_se:.2g}), {verdict}.")
         if self.closest_mistake is not None:
             name, title, cos = self.closest_mistake
-            lines.append(f"  The closest known mistake is '{title}' (pglib.zoo '{name}', "
+            lines.append(f"  The closest known mistake is '{title}' (pglib.verify.bug_zoo '{name}', "
                          f"cosine {cos:.2f} between the biases).")
         if self.note:
             lines.append(f"  {self.note}")
@@ -252,19 +253,17 @@ def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, lo
 
     A hint, not a diagnosis: on an MDP with few states the biases of many mistakes live in a
     space of few dimensions and point alike."""
-    from pglib import zoo
-
     if not math.isnan(scale) and scale < 0:
-        m = zoo.MISTAKES["missing_minus"]
+        m = bug_zoo.MISTAKES["missing_minus"]
         return (m.name, m.title, -1.0)
     if up_to_scale:
-        m = zoo.MISTAKES["mean_over_steps_fixed_length"]
+        m = bug_zoo.MISTAKES["mean_over_steps_fixed_length"]
         return (m.name, m.title + " (only a positive scale)", 1.0)
     b = bias.reshape(-1)
     if traj is None or float(b.norm()) == 0:
         return None
     best = None
-    for m in zoo.MISTAKES.values():
+    for m in bug_zoo.MISTAKES.values():
         if not m.is_bug or m.estimator is None:
             continue
         est = m.estimator(mdp)(traj, logits)

@@ -6,7 +6,7 @@ object over actions, so the surrogate loss of the notes,
 ``-(policy(obs).log_prob(actions) * adv).mean()``.
 
 Device: a policy lives wherever its parameters are (``policy.to(device)``); inputs are
-moved there on entry. The default device is decided once, in :mod:`pglib.device`.
+moved there on entry. The default device is decided once, in :mod:`pglib.practice.device`.
 
 Two paths, one set of weights:
 

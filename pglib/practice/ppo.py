@@ -3,7 +3,7 @@ r"""Proximal policy optimization (PPO-Clip), in one readable loop built from the
 Each iteration (Schulman et al. 2017, algorithm 1):
 
 1. **act**: ``n_steps`` vector steps of the current policy in ``num_envs`` environments
-   (:meth:`pglib.rollout.VectorCollector.segment`; episodes run on across iterations);
+   (:meth:`pglib.practice.rollout.VectorCollector.segment`; episodes run on across iterations);
 2. **weigh**: GAE(:math:`\gamma,\lambda`) advantages from the value network
    (:func:`pglib.returns.gae`: bootstraps at a time limit and at the segment's end, not at
    a terminal state);
@@ -30,7 +30,7 @@ Stable-Baselines3 (4 environments, 128 steps, 4 epochs of minibatches of 256, Ad
 :math:`\gamma=0.98`, :math:`\lambda=0.8`, clip 0.2, no entropy term); the networks (separate
 64-64 tanh actor and critic, orthogonal initialization, Adam's eps 1e-5, per-minibatch
 advantage normalization) follow SB3 and CleanRL, so that the two can be compared step for
-step. **Solved** is judged as in :mod:`pglib.train` (fresh evaluation episodes, untimed).
+step. **Solved** is judged as in :mod:`pglib.practice.train` (fresh evaluation episodes, untimed).
 
 Example::
 
@@ -51,12 +51,12 @@ from torch import nn
 from torch.distributions import Independent, Normal
 
 from pglib import validate
-from pglib.device import resolve_device
 from pglib.losses import clipped_surrogate, entropy_bonus
-from pglib.policies import GaussianMLP, ValueMLP, policy_for
+from pglib.practice.device import resolve_device
+from pglib.practice.policies import GaussianMLP, ValueMLP, policy_for
+from pglib.practice.rollout import VectorCollector, make_vec_env
+from pglib.practice.train import History, _evaluate, _progress_bar, torch_threads
 from pglib.returns import gae
-from pglib.rollout import VectorCollector, make_vec_env
-from pglib.train import History, _evaluate, _progress_bar, torch_threads
 
 __all__ = ["PPOConfig", "PPOHistory", "train_ppo", "ppo_update"]
 
@@ -129,7 +129,7 @@ class PPOConfig:
 
 @dataclass
 class PPOHistory(History):
-    """:class:`pglib.train.History` plus, per iteration, what PPO logs: ``clip_fraction``
+    """:class:`pglib.practice.train.History` plus, per iteration, what PPO logs: ``clip_fraction``
     (share of minibatch steps with :math:`|\\rho_t - 1| > \\epsilon`, over the iteration),
     ``approx_kl`` (the k3 estimate of :math:`\\mathrm{KL}(\\pi_{\\mathrm{old}}\\|\\pi_\\theta)` at the
     last minibatch), ``entropy`` (mean entropy at the batch's states before the update) and
