@@ -254,6 +254,23 @@ def main() -> None:
         report(results, out)
 
 
+def markdown_table(results: dict) -> str:
+    """The README's table: per method, solves, median wall-clock and steps to a verified
+    solve, and the cost of a step (median over solved runs of seconds / simulated steps)."""
+    lines = ["| method | solved | median s [range] | median steps simulated [range] | "
+             "µs per simulated step |", "|---|---|---|---|---|"]
+    for name, s in results["summary"].items():
+        runs = [r for r in results["runs"][name] if r["solved"]]
+        per_step = np.median([r["seconds"] / r["steps_simulated"] * 1e6 for r in runs]) if runs else None
+        sec, st = s["seconds"], s["steps_simulated"]
+        fmt = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+        lines.append(f"| {name} | {s['solved']} | {fmt(sec['median'])} [{fmt(sec['min'])}, "
+                     f"{fmt(sec['max'])}] | {fmt(st['median'] and st['median'] / 1e3)}k "
+                     f"[{fmt(st['min'] and st['min'] / 1e3)}k, {fmt(st['max'] and st['max'] / 1e3)}k] | "
+                     f"{fmt(per_step, 0)} |")
+    return "\n".join(lines)
+
+
 def load_average() -> list[str]:
     path = pathlib.Path("/proc/loadavg")
     return path.read_text().split()[:3] if path.exists() else []
@@ -276,6 +293,8 @@ def report(results: dict, out: str) -> None:
     pathlib.Path(out).write_text(json.dumps(results, indent=1, default=str))
     print(json.dumps(results["summary"], indent=1))
     print("peer / pglib median wall-clock to a verified solve:", ratios)
+    print(results.get("pglib_ppo_vs_sb3_ppo"))
+    print(markdown_table(results))
 
 
 if __name__ == "__main__":
