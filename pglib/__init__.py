@@ -8,14 +8,15 @@ what is not the core lives in two folders (ARCHITECTURE.md has the layers and th
 - :mod:`pglib.sampling`    vectorized trajectory sampling from a ``TabularMDP``
 - :mod:`pglib.fused`       optional numba kernel: sampling fused with reward-to-go estimates (benchmarks, huge N)
 - :mod:`pglib.enumeration` every trajectory of a small MDP with its probability (exact moments)
-- :mod:`pglib.exact`       exact objectives, values, occupancies and gradients
+- :mod:`pglib.exact`       exact objectives, values, occupancies and gradients (J, V, Q, A, d, grad J)
 - :mod:`pglib.returns`     returns, reward-to-go, discount weights, GAE
 - :mod:`pglib.baselines`   constant, variance-optimal, leave-one-out and fitted baselines
-- :mod:`pglib.scorefn`     score functions of categorical and Gaussian distributions
+- :mod:`pglib.scorefn`     score functions: categorical, Gaussian, tabular policies, neural policies
 - :mod:`pglib.estimators`  per-trajectory score-function gradient estimates
-- :mod:`pglib.importance`  importance ratios, effective sample size, KL
+- :mod:`pglib.importance`  importance ratios, effective sample size, KL averaged over states
 - :mod:`pglib.offpolicy`   exact off-policy quantities (state-shift bias, weight moments, clipping)
-- :mod:`pglib.losses`      surrogate, ratio, clipped and KL-penalised losses
+- :mod:`pglib.losses`      surrogate, ratio, clipped and KL-penalised losses; KL
+- :mod:`pglib.expected`    exact expectations of estimators and losses (their biases, shown exactly)
 - :mod:`pglib.stats`       standard errors and tests with stated false-alarm rates
 - :mod:`pglib.claims`      a chapter's claim checks: PASS/FAIL lines and the false-alarm budget
 - :mod:`pglib.validate`    the one door for argument checks
@@ -48,7 +49,7 @@ import sys
 __version__ = "0.1.0"
 
 # name -> module that defines it; resolved on first access (PEP 562), so `import pglib` is cheap
-_EXPORTS = {
+EXPORTS = {
     "check_estimator": "pglib.verify.unbiased", "check_loss": "pglib.verify.unbiased",
     "Report": "pglib.verify.unbiased",
     "TabularMDP": "pglib.mdp", "bandit": "pglib.mdp", "chain": "pglib.mdp", "two_state": "pglib.mdp",
@@ -58,7 +59,7 @@ _EXPORTS = {
     "TabularSoftmaxPolicy": "pglib.verify.gym_bridge", "check_module": "pglib.verify.gym_bridge",
 }
 _MODULES = (
-    "baselines", "claims", "display", "enumeration", "estimators", "exact", "fused", "importance",
+    "baselines", "claims", "display", "enumeration", "estimators", "exact", "expected", "fused", "importance",
     "losses", "mdp", "offpolicy", "practice", "returns", "sampling", "scorefn", "stats", "surrogate",
     "validate", "verify",
 )
@@ -75,7 +76,28 @@ MOVED = {
     "pglib.device": "pglib.practice.device",
 }
 
-__all__ = ["__version__", *_EXPORTS, *_MODULES]
+__all__ = ["__version__", *EXPORTS, *_MODULES]
+
+#: the layers, bottom first: ``(name, modules, what they hold)``. A module imports only modules of
+#: its own layer or of layers below it, never in a cycle; tests/test_layout.py enforces it and
+#: ARCHITECTURE.md explains it. The two folders import the core and never each other.
+LAYERS = (
+    ("foundation", ("validate", "display", "stats"),
+     "argument checks (the one door), showing real source, statistics and number formatting"),
+    ("problem", ("mdp",), "TabularMDP and the named problems"),
+    ("batch", ("sampling", "enumeration"), "sampled Trajectories, and every trajectory with its probability"),
+    ("weights and scores", ("returns", "scorefn"), "G_t, gamma^t, GAE; the score grad log pi in every form"),
+    ("exact answers", ("exact",), "J, V, Q, A, d and grad J of a tabular MDP, differentiable"),
+    ("estimators and losses", ("losses", "importance", "estimators", "baselines", "fused"),
+     "surrogate losses and KL, importance ratios, per-trajectory gradient estimates, baselines"),
+    ("exact expectations", ("offpolicy", "expected"),
+     "what an estimator or a loss averages to, computed exactly: its bias as a number"),
+    ("claims", ("claims",), "a chapter's PASS/FAIL lines, their false-alarm budget and the ledger records"),
+    ("aliases", ("surrogate",), "old module paths kept for one release"),
+    ("check your own code", ("verify",),
+     "check_estimator / check_loss, the implementation checklist, the bug zoo, the gymnasium bridge"),
+    ("practice", ("practice",), "neural policies, rollouts and training on gymnasium tasks, LQR, plots"),
+)
 
 
 class _MovedLoader(importlib.abc.Loader):
@@ -102,8 +124,8 @@ if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in EXPORTS:
+        value = getattr(importlib.import_module(EXPORTS[name]), name)
     elif name in _MODULES or f"pglib.{name}" in MOVED:
         value = importlib.import_module(f"pglib.{name}")
     else:

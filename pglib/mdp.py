@@ -26,7 +26,7 @@ from pglib import validate
 __all__ = ["DTYPE", "TabularMDP", "TabularEnv", "as_float64", "bandit", "chain", "two_state", "random_mdp",
            "short_corridor"]
 
-DTYPE = torch.float64
+DTYPE = validate.DTYPE  # defined once, in pglib.validate
 
 
 def as_float64(x, name: str) -> torch.Tensor:

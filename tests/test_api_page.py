@@ -35,6 +35,15 @@ def test_top_level_table_is_the_top_level():
     import pglib
 
     listed = re.findall(r"^   ~(pglib\.[\w.]+)$", PAGE, re.M)
-    expected = [f"{module}.{name}" for name, module in pglib._EXPORTS.items()]
+    expected = [f"{module}.{name}" for name, module in pglib.EXPORTS.items()]
     assert sorted(listed) == sorted(expected), (
         f"book/api.md's top-level table {listed} is not pglib's re-exports {expected}")
+
+
+def test_the_page_is_what_the_generator_writes():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "api_page.py"), "--check"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

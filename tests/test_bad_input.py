@@ -1,7 +1,7 @@
 """Bad input never gets a silent answer (issue 13): property-based tests over pglib's public entry points.
 
 For every entry point below (the modules mdp, sampling, enumeration, exact, returns, baselines,
-scorefn, estimators, importance, offpolicy, losses, surrogate, checks, policies, lqr, device,
+scorefn, estimators, importance, offpolicy, losses, expected, checklist, policies, lqr, device,
 plotting, fused, display):
 
 - generated **bad** values of each class (wrong kind: strings, bools, complex, None, objects;
@@ -28,8 +28,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import pglib.display
-from pglib import (baselines, enumeration, estimators, exact, importance, losses, mdp, offpolicy, returns,
-                   sampling, scorefn, surrogate, validate)
+from pglib import (baselines, enumeration, estimators, exact, expected, importance, losses, mdp, offpolicy,
+                   returns, sampling, scorefn, validate)
 from pglib.practice import device, lqr, plotting, policies
 from pglib.verify import checklist
 
@@ -246,7 +246,7 @@ SPECS: list[Spec] = [
        dict(mdp="object", logits="tensor", horizon="steps")),
     _T("exact.theorem_gradient", exact.theorem_gradient, lambda w: dict(mdp=w.m_inf, logits=w.logits),
        dict(mdp="object", logits="tensor")),
-    _T("exact.expected_direction", exact.expected_direction,
+    _T("expected.direction", expected.direction,
        lambda w: dict(mdp=w.m, logits=w.logits, discount_score=False),
        dict(mdp="object", logits="tensor", discount_score="flag")),
     _T("exact.softmax_score_expectation", exact.softmax_score_expectation,
@@ -295,7 +295,7 @@ SPECS: list[Spec] = [
        lambda w: dict(mdp=w.m, trajectories=w.traj, logits=w.logits),
        dict(mdp="object", trajectories="object", logits="tensor", dynamics="flag")),
     # estimators
-    _T("estimators.score", estimators.score,
+    _T("scorefn.tabular_score", scorefn.tabular_score,
        lambda w: dict(logits=w.logits, states=w.traj.states, actions=w.traj.actions),
        dict(logits="tensor_any", states="int_tensor", actions="int_tensor")),
     _T("estimators.weighted_score_sum", estimators.weighted_score_sum,
@@ -314,10 +314,10 @@ SPECS: list[Spec] = [
     _T("estimators.importance_weighted", estimators.importance_weighted,
        lambda w: dict(traj=w.traj, target_logits=w.logits, behaviour_logits=w.behaviour, gamma=0.9),
        dict(traj="object", target_logits="tensor", behaviour_logits="tensor", gamma="gamma", kind="choice")),
-    _T("exact.expected_action_baseline", exact.expected_action_baseline,
+    _T("expected.action_baseline", expected.action_baseline,
        lambda w: dict(mdp=w.m, logits=w.logits, action_baseline=w.behaviour),
        dict(mdp="object", logits="tensor", action_baseline="tensor")),
-    _T("exact.expected_step_importance", exact.expected_step_importance,
+    _T("expected.step_importance", expected.step_importance,
        lambda w: dict(mdp=w.m, target_logits=w.logits, behaviour_logits=w.behaviour),
        dict(mdp="object", target_logits="tensor", behaviour_logits="tensor")),
     # importance
@@ -356,19 +356,19 @@ SPECS: list[Spec] = [
     _T("losses.kl_penalty", losses.kl_penalty, lambda w: dict(logp_new=w.logp, logp_old=w.logp_old, mask=w.mask),
        dict(logp_new="tensor", logp_old="tensor", mask="mask", estimator="choice", reduction="choice")),
     # surrogate
-    _T("surrogate.policy_distribution", lambda **kw: surrogate.policy_distribution(**kw).logits,
+    _T("scorefn.policy_distribution", lambda **kw: scorefn.policy_distribution(**kw).logits,
        lambda w: dict(policy=w.cat, obs=w.obs), dict(policy="object", obs="tensor")),
-    _T("surrogate.per_sample_scores", surrogate.per_sample_scores,
+    _T("scorefn.per_sample_scores", scorefn.per_sample_scores,
        lambda w: dict(policy=w.cat, obs=w.obs, actions=w.cat_actions),
        dict(policy="object", obs="tensor", actions="int_tensor")),
-    _T("surrogate.per_sample_scores[gaussian]", surrogate.per_sample_scores,
+    _T("scorefn.per_sample_scores[gaussian]", scorefn.per_sample_scores,
        lambda w: dict(policy=w.gauss, obs=w.obs, actions=w.gauss_actions), dict(obs="tensor", actions="tensor")),
-    _T("surrogate.score_function_gradient", surrogate.score_function_gradient,
+    _T("scorefn.score_function_gradient", scorefn.score_function_gradient,
        lambda w: dict(policy=w.cat, obs=w.obs, actions=w.cat_actions, weights=w.values[:, 0], n=w.N),
        dict(obs="tensor", actions="int_tensor", weights="tensor", n="count")),
-    _T("surrogate.expected_surrogate", surrogate.expected_surrogate, lambda w: dict(mdp=w.m, logits=w.logits),
+    _T("expected.surrogate", expected.surrogate, lambda w: dict(mdp=w.m, logits=w.logits),
        dict(mdp="object", logits="tensor")),
-    _T("surrogate.surrogate_values", surrogate.surrogate_values,
+    _T("losses.surrogate_values", losses.surrogate_values,
        lambda w: dict(traj=w.traj, logits=w.logits, gamma=0.9), dict(traj="object", logits="tensor", gamma="gamma")),
     # checks (valid calls that pass the check)
     _T("checklist.check_on_policy", checklist.check_on_policy,
@@ -552,11 +552,11 @@ def test_issue_13_examples_are_refused_or_handled():
                        estimators.reinforce(traj, torch.zeros(4, 2), 1.0))
     # logits with more states than the batch knows
     with pytest.raises(ValueError, match="logits must have shape"):
-        surrogate.surrogate_values(traj, torch.zeros(5, 2), 1.0)
+        losses.surrogate_values(traj, torch.zeros(5, 2), 1.0)
     # observations that would broadcast
     pol = policies.CategoricalMLP(3, 2, hidden=(4,)).double()
     with pytest.raises(ValueError, match="obs must have shape"):
-        surrogate.per_sample_scores(pol, torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
+        scorefn.per_sample_scores(pol, torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
     # negative indices do not wrap around
     with pytest.raises(ValueError, match="states must lie in"):
         baselines.values_at(torch.zeros(3), torch.tensor([[-1, 0]]))

@@ -5,7 +5,7 @@
 - a bias of exactly ``detectable_bias`` along grad J is caught about 80% of the time (binomial
   99% interval over 200 seeds);
 - ``exact_bias`` equals the closed-form expectation of the dropped-gamma^t estimator
-  (pglib.exact.expected_direction) and twice -grad J for a missing minus sign;
+  (pglib.expected.direction) and twice -grad J for a missing minus sign;
 - bad arguments fail before anything is sampled.
 """
 
@@ -18,7 +18,7 @@ import scipy.stats
 import torch
 
 import pglib
-from pglib import estimators, exact, verify
+from pglib import estimators, exact, expected, verify
 from pglib.verify import bug_zoo
 from pglib.returns import reward_to_go
 
@@ -66,7 +66,7 @@ def test_bias_at_detectable_bias_is_caught_80_percent_of_the_time():
 
 def test_exact_bias_of_the_dropped_discount_matches_the_closed_form():
     r = verify.check_estimator(bug_zoo.MISTAKES["dropped_gamma_t"].estimator(MDP), MDP, LOGITS, n=5_000)
-    want = exact.expected_direction(MDP, LOGITS, discount_score=False) - GRAD
+    want = expected.direction(MDP, LOGITS, discount_score=False) - GRAD
     assert r.exact_bias is not None
     torch.testing.assert_close(r.exact_bias, want, rtol=1e-10, atol=1e-12)
     assert not r.unbiased and "biased" in str(r)

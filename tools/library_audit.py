@@ -9,7 +9,7 @@ normalization, no gradient clipping, learning rate 0 (every batch sees the same 
 rollout of 32 steps per gradient. The gradient of the library's policy loss with respect to W and b
 is recorded per rollout and compared with the exact gradient by the chain rule
 (pglib.verify.gym_bridge.exact_parameter_gradient), and with the exact mean of the estimator that drops
-gamma^t (pglib.exact.expected_direction(..., discount_score=False)).
+gamma^t (pglib.expected.direction(..., discount_score=False)).
 The last two rows are controls on the fixed-length variant of the problem, where a rollout of 32
 steps holds 8 whole episodes, so no return is cut and bootstrapped by the critic.
 Results: pglib/data/library_audit.json.
@@ -26,7 +26,7 @@ import pathlib
 import numpy as np
 import torch
 
-from pglib import exact, stats
+from pglib import exact, expected, stats
 from pglib.verify import bug_zoo, gym_bridge, unbiased
 
 OUT = (
@@ -45,7 +45,7 @@ def _directions(mdp, head, logits_of):
         head, mdp.n_states, one_hot=True, logits_of=logits_of
     ).double()
     gJ = torch.autograd.grad(exact.objective(mdp, L), params, retain_graph=True)
-    d = exact.expected_direction(mdp, L.detach(), discount_score=False)
+    d = expected.direction(mdp, L.detach(), discount_score=False)
     gd = torch.autograd.grad(L, params, grad_outputs=d)
     flat = lambda gs: torch.cat([g.reshape(-1).double() for g in gs])  # noqa: E731
     return flat(gJ), flat(gd)
@@ -57,7 +57,7 @@ def _summary(samples, gJ, gd, mdp):
     gJ, gd = gJ.to(samples.dtype), gd.to(samples.dtype)
     out = {}
     for name, target in (("grad_J", gJ), ("dropped_gamma_t", gd)):
-        r = unbiased._analyse(
+        r = unbiased.report_from_samples(
             "library",
             samples[:, None, :],
             target[None, :],

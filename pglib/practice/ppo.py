@@ -55,7 +55,7 @@ from pglib.losses import clipped_surrogate, entropy_bonus
 from pglib.practice.device import resolve_device
 from pglib.practice.policies import GaussianMLP, ValueMLP, policy_for
 from pglib.practice.rollout import VectorCollector, make_vec_env
-from pglib.practice.train import History, _evaluate, _progress_bar, torch_threads
+from pglib.practice.train import History, check_solve, progress_bar, torch_threads
 from pglib.returns import gae
 
 __all__ = ["PPOConfig", "PPOHistory", "train_ppo", "ppo_update"]
@@ -221,7 +221,7 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
 def train_ppo(cfg: PPOConfig = PPOConfig()) -> tuple[torch.nn.Module, PPOHistory]:
     """Run PPO as configured; returns ``(policy, history)``."""
     device = resolve_device(cfg.device)
-    with torch_threads(cfg.torch_threads), _progress_bar(cfg) as bar, \
+    with torch_threads(cfg.torch_threads), progress_bar(cfg) as bar, \
             closing(make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)) as envs:
         collector = VectorCollector(envs, seed=cfg.seed)
         policy, value = _networks(envs, cfg, device)
@@ -268,6 +268,6 @@ def train_ppo(cfg: PPOConfig = PPOConfig()) -> tuple[torch.nn.Module, PPOHistory
             if next_eval is not None and collector.simulated_steps >= next_eval:
                 while next_eval <= collector.simulated_steps:
                     next_eval += cfg.eval_every
-                if _evaluate(policy, cfg, hist, collector) and cfg.stop_when_solved:
+                if check_solve(policy, cfg, hist, collector) and cfg.stop_when_solved:
                     break
     return policy, hist

@@ -43,7 +43,7 @@ from pglib import validate
 from pglib.practice.device import resolve_device
 from pglib.losses import surrogate_loss
 from pglib.practice.policies import GaussianMLP, ValueMLP, policy_for
-from pglib.returns import check_gamma, gae, reward_to_go_episodic
+from pglib.returns import check_gamma, discounts, gae, reward_to_go_episodic
 from pglib.practice.rollout import Batch, VectorCollector, evaluate, make_vec_env
 
 
@@ -191,7 +191,7 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
         adv = weight
     if cfg.reward_to_go:
         # the objective's discount (1 when gamma = 1)
-        adv = adv * cfg.gamma ** batch.time
+        adv = adv * discounts(cfg.gamma, batch.time)
     if cfg.normalize_advantages and m.sum() > 1:
         adv = (adv - adv[m].mean()) / (adv[m].std(ddof=1) + 1e-8)
     adv = torch.as_tensor(np.where(m, adv, 0.0))
@@ -242,7 +242,7 @@ def torch_threads(n: int | None):
 def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
     """Run REINFORCE as configured; returns ``(policy, history)``."""
     device = resolve_device(cfg.device)
-    with torch_threads(cfg.torch_threads), _progress_bar(cfg) as bar, \
+    with torch_threads(cfg.torch_threads), progress_bar(cfg) as bar, \
             closing(make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)) as envs:
         collector = VectorCollector(envs, seed=cfg.seed)
         policy, value = _networks(envs, cfg, device)
@@ -290,12 +290,12 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
             if next_eval is not None and collector.simulated_steps >= next_eval:
                 while next_eval <= collector.simulated_steps:
                     next_eval += cfg.eval_every
-                if _evaluate(policy, cfg, hist, collector) and cfg.stop_when_solved:
+                if check_solve(policy, cfg, hist, collector) and cfg.stop_when_solved:
                     break
     return policy, hist
 
 
-def _evaluate(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
+def check_solve(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
     """One scheduled evaluation of the current policy; records it and the first solve.
     True if solved."""
     threshold = cfg.solve_return
@@ -342,7 +342,9 @@ class _NoBar:
 
 
 @contextmanager
-def _progress_bar(cfg: Config):
+def progress_bar(cfg: Config):
+    """A tqdm bar over ``cfg.total_steps`` while the block runs (a silent stand-in without
+    ``cfg.progress`` or without tqdm); closed on any exit."""
     # tqdm is optional (extra `progress`): without it, or without a bar, nothing is shown
     try:
         from tqdm.auto import tqdm

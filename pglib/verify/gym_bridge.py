@@ -135,6 +135,6 @@ def check_module(update: Callable[[int], None], mdp: TabularMDP, module: nn.Modu
         rows.append(torch.cat([(-p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(DTYPE)
                                for p in params]))
     samples = torch.stack(rows)
-    return unbiased._analyse("module", samples[:, None, :], want[None, :], alpha, mdp, None, None, None,
+    return unbiased.report_from_samples("module", samples[:, None, :], want[None, :], alpha, mdp, None, None, None,
                            "exact_bias is None: the gradient comes from the reader's own loop.",
                            state_names=("parameters",))
