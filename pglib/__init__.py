@@ -26,6 +26,7 @@ what is not the core lives in two folders (ARCHITECTURE.md has the layers and th
   shipped mistakes as mutants (:mod:`~pglib.verify.bug_zoo`), the gymnasium bridge
   (:mod:`~pglib.verify.gym_bridge`)
 - :mod:`pglib.practice`    real tasks: neural policies, rollouts, training (REINFORCE, PPO), LQR, plots
+- :mod:`pglib.surrogate`   alias for one release (its parts moved to scorefn, expected and losses)
 
 The top level re-exports the names a reader needs first, imported lazily (``import pglib`` loads
 nothing heavy; the first use of a name imports its module)::
