@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglib.practice.ppo import PPOConfig, train_ppo
 from pglib.practice.rollout import evaluate
 from pglib.practice.train import Config, train
 
@@ -58,6 +59,7 @@ def warm_up() -> None:
     """One thread for torch; a tiny run of each method so that imports and lazy init are not timed."""
     torch.set_num_threads(1)
     train(Config(total_steps=500, num_envs=2, progress=False))
+    train_ppo(PPOConfig(total_steps=256, num_envs=2, n_steps=64, minibatch_size=64, eval_every=None))
     run_sb3("ppo", dict(n_envs=2, n_steps=16, batch_size=32, n_epochs=1), 0, 64)
     run_sb3("a2c", dict(n_envs=2), 0, 64)
 
@@ -66,6 +68,24 @@ def run_pglib(setting: dict, seed: int, budget: int) -> dict:
     """One pglib run (``Config(**setting)``), to a verified solve or ``budget`` simulated steps."""
     start = time.perf_counter()
     _, h = train(Config(seed=seed, total_steps=budget, progress=False, **setting))
+    total = time.perf_counter() - start
+    return dict(solved=h.solved, seconds=total - h.eval_seconds if h.solved else None,
+                steps_simulated=h.solved_at_simulated, steps_used=h.solved_at_step,
+                eval_seconds=h.eval_seconds, evaluations=len(h.eval_returns), total_seconds=total,
+                budget_simulated=h.simulated_steps[-1])
+
+
+# SB3's PPO keyword -> pglib.practice.ppo.PPOConfig field (the same hyperparameters under both)
+SB3_TO_PGLIB = dict(n_envs="num_envs", n_steps="n_steps", batch_size="minibatch_size",
+                    n_epochs="epochs", learning_rate="lr", gamma="gamma", gae_lambda="lam",
+                    ent_coef="ent_coef", clip_range="clip")
+
+
+def run_pglib_ppo(setting: dict, seed: int, budget: int) -> dict:
+    """One pglib PPO run with an SB3 PPO ``setting`` translated field by field."""
+    kw = {SB3_TO_PGLIB[k]: v for k, v in setting.items()}
+    start = time.perf_counter()
+    _, h = train_ppo(PPOConfig(seed=seed, total_steps=budget, device="cpu", **kw))
     total = time.perf_counter() - start
     return dict(solved=h.solved, seconds=total - h.eval_seconds if h.solved else None,
                 steps_simulated=h.solved_at_simulated, steps_used=h.solved_at_step,
@@ -132,6 +152,8 @@ def run_sb3(algo: str, setting: dict, seed: int, budget: int | None = None) -> d
 
 
 def run(method: str, setting: dict, seed: int, budget: int) -> dict:
+    if method.startswith("pglibppo"):
+        return run_pglib_ppo(setting, seed, budget)
     algo = method.split("_")[0]
     return run_pglib(setting, seed, budget) if algo == "pglib" else run_sb3(algo, setting, seed, budget)
 
@@ -172,6 +194,11 @@ def methods() -> dict:
             out[f"{name}_tuned"] = tuned(name)
         except FileNotFoundError:
             print(f"no sweep result for {name}: run benchmarks/sweep_cartpole.py --methods {name}")
+    # REINFORCE chosen for reliability first (issue 25); the speed-chosen one stays as pglib_fast
+    if (RESULTS / "cartpole_sweep_pglib_reliable.json").exists() and "pglib_tuned" in out:
+        out["pglib_fast"], out["pglib_tuned"] = out["pglib_tuned"], tuned("pglib_reliable")
+    if "ppo_tuned" in out:  # pglib's PPO with SB3's tuned PPO hyperparameters, field for field
+        out["pglibppo_tuned"] = out["ppo_tuned"]
     out["ppo_zoo"], out["a2c_zoo"] = ZOO["ppo"], ZOO["a2c"]
     return out
 
@@ -227,6 +254,23 @@ def main() -> None:
         report(results, out)
 
 
+def markdown_table(results: dict) -> str:
+    """The README's table: per method, solves, median wall-clock and steps to a verified
+    solve, and the cost of a step (median over solved runs of seconds / simulated steps)."""
+    lines = ["| method | solved | median s [range] | median steps simulated [range] | "
+             "µs per simulated step |", "|---|---|---|---|---|"]
+    for name, s in results["summary"].items():
+        runs = [r for r in results["runs"][name] if r["solved"]]
+        per_step = np.median([r["seconds"] / r["steps_simulated"] * 1e6 for r in runs]) if runs else None
+        sec, st = s["seconds"], s["steps_simulated"]
+        fmt = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+        lines.append(f"| {name} | {s['solved']} | {fmt(sec['median'])} [{fmt(sec['min'])}, "
+                     f"{fmt(sec['max'])}] | {fmt(st['median'] and st['median'] / 1e3)}k "
+                     f"[{fmt(st['min'] and st['min'] / 1e3)}k, {fmt(st['max'] and st['max'] / 1e3)}k] | "
+                     f"{fmt(per_step, 0)} |")
+    return "\n".join(lines)
+
+
 def load_average() -> list[str]:
     path = pathlib.Path("/proc/loadavg")
     return path.read_text().split()[:3] if path.exists() else []
@@ -239,9 +283,18 @@ def report(results: dict, out: str) -> None:
         if peer in s and "pglib_tuned" in s and s[peer]["seconds"]["median"] and s["pglib_tuned"]["seconds"]["median"]:
             ratios[peer] = s[peer]["seconds"]["median"] / s["pglib_tuned"]["seconds"]["median"]
     results["ratio_peer_over_pglib_median_seconds"] = ratios
+    if "pglibppo_tuned" in s and "ppo_tuned" in s:  # same algorithm, same hyperparameters
+        a, b = s["ppo_tuned"], s["pglibppo_tuned"]
+        results["pglib_ppo_vs_sb3_ppo"] = dict(
+            seconds_sb3_over_pglib=(a["seconds"]["median"] / b["seconds"]["median"]
+                                    if a["seconds"]["median"] and b["seconds"]["median"] else None),
+            steps_pglib_over_sb3=(b["steps_simulated"]["median"] / a["steps_simulated"]["median"]
+                                  if a["steps_simulated"]["median"] and b["steps_simulated"]["median"] else None))
     pathlib.Path(out).write_text(json.dumps(results, indent=1, default=str))
     print(json.dumps(results["summary"], indent=1))
     print("peer / pglib median wall-clock to a verified solve:", ratios)
+    print(results.get("pglib_ppo_vs_sb3_ppo"))
+    print(markdown_table(results))
 
 
 if __name__ == "__main__":

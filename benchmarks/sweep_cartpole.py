@@ -52,6 +52,12 @@ GRIDS = {
     "pglib": [_pg(22, 0.04), _pg(12, 0.03), _pg(22, 0.04, "constant"), _pg(16, 0.03, "constant"),
               _pg(32, 0.05, "constant"), _pg(8, 0.04, "constant", steps_per_env=500),
               _pg(16, 0.04, "constant", steps_per_env=300), _pg(22, 0.04, value_steps=5, value_lr=0.01)],
+    # The reliability-first retuning (issue 25): the setting above solved 7/10 of the benchmark's
+    # seeds. Same budget (8 settings x the 4 tuning seeds, 150k steps); smaller steps, larger
+    # batches; chosen by solves, then the worst seed's steps, then median wall-clock.
+    "pglib_reliable": [_pg(22, 0.02), _pg(32, 0.02), _pg(32, 0.03, "constant"),
+                       _pg(16, 0.01, value_steps=5, value_lr=0.01), _pg(32, 0.02, "constant"),
+                       _pg(48, 0.03), _pg(64, 0.04, "constant"), _pg(22, 0.03, value_steps=5, value_lr=0.01)],
     "ppo": [_ppo(8, 32, 256, 20, 1e-3), _ppo(8, 32, 256, 5, 2e-3), _ppo(8, 64, 512, 10, 3e-3),
             _ppo(16, 32, 512, 5, 3e-3), _ppo(4, 128, 256, 4, 2.5e-3), _ppo(8, 16, 128, 10, 1e-3),
             _ppo(16, 16, 256, 4, 3e-3), _ppo(8, 32, 64, 3, 1e-3)],
@@ -92,7 +98,16 @@ def main() -> None:
 def write(method: str, runs: list[list[dict]], seeds: list[int]) -> None:
     rows = [dict(setting=GRIDS[method][k], summary=summarize(rs), runs=rs) for k, rs in enumerate(runs)]
     medians = [median_inf([r["seconds"] for r in row["runs"]]) for row in rows]
-    best = min(range(len(rows)), key=lambda k: float("inf") if medians[k] is None else medians[k])
+    if method.endswith("_reliable"):  # reliability first: solves, then the worst seed's steps
+        def key(k):
+            steps = [r["steps_simulated"] for r in rows[k]["runs"]]
+            solved = sum(s is not None for s in steps)
+            worst = max((s for s in steps if s is not None), default=float("inf"))
+            return (-solved, worst, float("inf") if medians[k] is None else medians[k])
+    else:
+        def key(k):
+            return float("inf") if medians[k] is None else medians[k]
+    best = min(range(len(rows)), key=key)
     out = dict(seeds=seeds, budget=BUDGET, rows=rows,
                chosen=dict(index=best, setting=rows[best]["setting"], median_seconds=medians[best]))
     (RESULTS / f"cartpole_sweep_{method}.json").write_text(json.dumps(out, indent=1, default=str))

@@ -27,6 +27,7 @@ With :math:`\rho_t = \pi_\theta(a_t|s_t)/\pi_{\theta_\mathrm{old}}(a_t|s_t)` the
 - :func:`surrogate_loss`: :math:`-\log\pi_\theta(a_t|s_t)\,\hat A_t` (Williams 1992);
 - :func:`ratio_surrogate`: :math:`-\rho_t\,\hat A_t` (Kakade & Langford 2002);
 - :func:`clipped_surrogate`: :math:`-\min(\rho_t\hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\hat A_t)` (Schulman et al. 2017);
+- :func:`entropy_bonus`: :math:`-\mathcal H(\pi_\theta(\cdot|s_t))`, the entropy of the policy at the visited state;
 - :func:`kl_penalty`: an estimate of :math:`\mathrm{KL}(\pi_{\theta_\mathrm{old}}(\cdot|s_t)\,\|\,\pi_\theta(\cdot|s_t))`.
 
 Their gradients: :math:`\nabla(-\log\pi\,\hat A) = -\nabla\log\pi\,\hat A` (the REINFORCE term);
@@ -43,7 +44,7 @@ from pglib import validate
 from pglib.returns import discount_weights, reward_to_go
 
 __all__ = ["surrogate_loss", "importance_ratio", "ratio_surrogate", "clipped_surrogate", "clip_mask",
-           "categorical_kl", "kl_penalty", "reduce_terms", "surrogate_values"]
+           "categorical_kl", "kl_penalty", "entropy_bonus", "reduce_terms", "surrogate_values"]
 
 _REDUCTIONS = ("trajectory", "mean", "none")
 _LOGP = ("logp", "logp_new", "logp_old")  # inputs that are log-probabilities (<= 0)
@@ -135,9 +136,10 @@ def importance_ratio(logp_new, logp_old) -> torch.Tensor:
     return torch.exp(_log_ratio(logp_new, logp_old))
 
 
-def _log_ratio(logp_new, logp_old) -> torch.Tensor:
+def _log_ratio(logp_new, logp_old, density: bool = False) -> torch.Tensor:
     r"""Checked :math:`\log\rho_t` = ``logp_new - logp_old.detach()``, ``[..., T]``."""
-    logp_new, logp_old, _ = _check_steps(None, "none", logp_new=logp_new, logp_old=logp_old)
+    logp_new, logp_old, _ = _check_steps(None, "none", density=density, logp_new=logp_new,
+                                         logp_old=logp_old)
     return logp_new - logp_old.detach()
 
 
@@ -163,7 +165,7 @@ def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = 
 
 
 def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=None,
-                      reduction: str = "trajectory") -> torch.Tensor:
+                      reduction: str = "trajectory", density: bool = False) -> torch.Tensor:
     r"""PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7), per step
 
     .. math:: -\min\big(\rho_t\hat A_t,
@@ -175,7 +177,7 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
     Where no step is clipped the value and gradient equal :func:`ratio_surrogate`'s.
 
     Shapes: ``logp_new``, ``logp_old``, ``advantages``, ``mask`` all ``[..., T]``;
-    ``0 < eps < 1``.
+    ``0 < eps < 1``. ``density=True``: log-densities of continuous actions (may be > 0).
 
     Example::
 
@@ -185,9 +187,9 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
         tensor(0.3000)    # = -(min(1.5, 1.2) * 1) - (min(-1.5, -1.2)) = -1.2 + 1.5
     """
     eps = validate.clip_eps(eps)
-    logp_new, logp_old, adv, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old,
-                                                 advantages=advantages)
-    rho, adv = importance_ratio(logp_new, logp_old), adv.detach()
+    logp_new, logp_old, adv, mask = _check_steps(mask, reduction, density=density, logp_new=logp_new,
+                                                 logp_old=logp_old, advantages=advantages)
+    rho, adv = torch.exp(logp_new - logp_old.detach()), adv.detach()
     terms = -torch.minimum(rho * adv, torch.clamp(rho, 1.0 - eps, 1.0 + eps) * adv)
     return reduce_terms(terms, mask, reduction)
 
@@ -234,7 +236,8 @@ def categorical_kl(logits_p, logits_q) -> torch.Tensor:
 _KL_ESTIMATORS = ("k1", "k3")
 
 
-def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: str = "trajectory") -> torch.Tensor:
+def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: str = "trajectory",
+               density: bool = False) -> torch.Tensor:
     r"""A sample estimate of :math:`\mathrm{KL}(\pi_{\theta_\mathrm{old}}(\cdot|s_t)\,\|\,\pi_\theta(\cdot|s_t))` per step,
     from actions drawn from the behaviour policy; add ``beta * kl_penalty(...)`` to a loss
     (the KL-penalized objective of Schulman et al. 2017, section 4).
@@ -249,7 +252,8 @@ def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: 
     (:math:`\mathbb{E}_{\mathrm{old}}[\rho\nabla\log\pi_\theta] = \mathbb{E}_\theta[\nabla\log\pi_\theta] = 0`), which is zero at
     :math:`\theta=\theta_\mathrm{old}`. For the exact per-state value use :func:`categorical_kl`.
 
-    Shapes: ``logp_new``, ``logp_old``, ``mask`` all ``[..., T]``.
+    Shapes: ``logp_new``, ``logp_old``, ``mask`` all ``[..., T]``. ``density=True``:
+    log-densities of continuous actions (may be > 0).
 
     Example::
 
@@ -257,8 +261,9 @@ def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: 
         tensor(0.1931)    # = (0.5 - 1) - log 0.5
     """
     validate.one_of(estimator, "estimator", _KL_ESTIMATORS)
-    logp_new, logp_old, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old)
-    log_rho = _log_ratio(logp_new, logp_old)
+    logp_new, logp_old, mask = _check_steps(mask, reduction, density=density, logp_new=logp_new,
+                                            logp_old=logp_old)
+    log_rho = logp_new - logp_old.detach()
     rho = torch.exp(log_rho)
     terms = -log_rho if estimator == "k1" else (rho - 1.0) - log_rho
     return reduce_terms(terms, mask, reduction)
@@ -273,3 +278,27 @@ def surrogate_values(traj, logits, gamma: float) -> torch.Tensor:
     G = reward_to_go(torch.where(traj.mask, traj.rewards, torch.zeros((), dtype=validate.DTYPE)), gamma)
     disc = discount_weights(traj.horizon, gamma, like=G)
     return torch.where(traj.mask, disc * log_pi * G, torch.zeros((), dtype=validate.DTYPE)).sum(-1)
+
+
+def entropy_bonus(entropy, mask=None, reduction: str = "trajectory") -> torch.Tensor:
+    r"""Minus the policy's entropy at the visited states, :math:`-\mathcal H(\pi_\theta(\cdot|s_t))`
+    per step, reduced by ``reduction``; add ``beta * entropy_bonus(...)`` to a loss (PPO's entropy
+    term, Schulman et al. 2017, eq. 9).
+
+    ``entropy`` is the differentiable per-state entropy, e.g. ``policy(obs).entropy()``: exact, not a
+    sample. The gradient of the term holds the visited states fixed: it is
+    :math:`-\sum_t\nabla_\theta\mathcal H(\pi_\theta(\cdot|s_t))`, the part of
+    :math:`\nabla_\theta\,\mathbb E[\sum_t \mathcal H(\pi_\theta(\cdot|s_t))]` that acts through the
+    action probabilities. The part that acts through which states are visited is missing (chapter 12
+    measures it exactly); it is the score-function term of a reward :math:`\mathcal H(s_t)`.
+
+    Shapes: ``entropy``, ``mask`` ``[..., T]``; differential entropies of continuous actions may be
+    negative.
+
+    Example::
+
+        >>> entropy_bonus(torch.tensor([[0.5, 0.25]]))
+        tensor(-0.7500)
+    """
+    entropy, mask = _check_steps(mask, reduction, entropy=entropy)
+    return reduce_terms(-entropy, mask, reduction)

@@ -58,6 +58,19 @@ def test_train_cartpole_runs_on_cuda():
     assert all(math.isfinite(x) for x in history.value_loss), "non-finite value loss on CUDA"
 
 
+def test_ppo_cartpole_runs_on_cuda_and_matches_the_cpu_run():
+    from pglib.practice.ppo import PPOConfig, train_ppo
+
+    cfg = PPOConfig(total_steps=2_048, seed=0, eval_every=None)  # device=None: the default
+    policy, history = train_ppo(cfg)
+    devices = {p.device.type for p in policy.parameters()}
+    assert devices == {"cuda"}, f"pglib.practice.ppo put the policy on {devices}, expected CUDA"
+    assert len(history.update_steps) == 4 and all(math.isfinite(x) for x in history.approx_kl)
+    _, cpu = train_ppo(PPOConfig(total_steps=2_048, seed=0, eval_every=None, device="cpu"))
+    # the same rollouts until float32 rounding on the two devices moves a sampled action
+    assert history.episode_returns[:3] == cpu.episode_returns[:3]
+
+
 def test_practice_chapter_runs_on_cuda():
     import json
 

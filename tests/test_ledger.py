@@ -70,8 +70,9 @@ def test_false_alarm_budget_arithmetic(found):
     spent = ledger.budget(found)
     over = {ch: s for ch, s in spent.items() if s > ledger.CHAPTER_BUDGET * (1 + 1e-9)}
     assert not over, f"chapters over their {ledger.CHAPTER_BUDGET:.1%} budget: {over}"
-    assert sum(spent.values()) <= ledger.BOOK_BUDGET
-    assert len(spent) * ledger.CHAPTER_BUDGET <= ledger.BOOK_BUDGET + 1e-12, "more chapters than budget slots"
+    # The book's union bound is the sum of what the chapters spend (not one full slot per
+    # chapter: with the PPO chapter there are more chapters than 1% / 0.1%).
+    assert sum(spent.values()) <= ledger.BOOK_BUDGET, f"the chapters spend {sum(spent.values()):.3%}"
 
 
 def test_each_chapter_checks_its_budget(found):

@@ -218,3 +218,37 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         losses.surrogate_loss(torch.tensor(-1.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="logits_q"):
         losses.categorical_kl(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# ----------------------------------------------------------------------------- entropy bonus
+
+
+def test_entropy_bonus_is_minus_the_entropy_with_the_closed_form_gradient():
+    # dH/dlogits of a softmax is -p * (log p + H), written out by hand (not autograd's).
+    logits = torch.tensor([[0.3, -1.2, 0.5], [2.0, 0.0, -0.4]], dtype=torch.float64, requires_grad=True)
+    H = torch.distributions.Categorical(logits=logits).entropy()  # [2]: one "trajectory" of 2 steps
+    bonus = losses.entropy_bonus(H)
+    p = torch.softmax(logits.detach(), -1)
+    h = -(p * p.log()).sum(-1)
+    assert torch.allclose(bonus, -h.sum())
+    (grad,) = torch.autograd.grad(bonus, logits)
+    assert torch.allclose(grad, p * (p.log() + h[:, None]), atol=1e-12)
+    assert torch.allclose(losses.entropy_bonus(H[None], reduction="mean"), -h.mean())
+    masked = losses.entropy_bonus(H[None], mask=torch.tensor([[True, False]]))
+    assert torch.allclose(masked, -h[0])
+    with pytest.raises(ValueError, match="entropy"):
+        losses.entropy_bonus(torch.tensor([math.nan]))
+
+
+def test_density_flag_admits_positive_log_densities():
+    lp_old = torch.tensor([1.5, 0.7], dtype=torch.float64)  # a narrow Gaussian's log-densities
+    lp_new = torch.tensor([1.6, 0.2], dtype=torch.float64)
+    adv = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="logp_new"):
+        losses.clipped_surrogate(lp_new, lp_old, adv)
+    rho = (lp_new - lp_old).exp()
+    expected = -(torch.minimum(rho * adv, rho.clamp(0.8, 1.2) * adv)).mean()
+    got = losses.clipped_surrogate(lp_new, lp_old, adv, reduction="mean", density=True)
+    assert torch.allclose(got, expected)
+    kl = losses.kl_penalty(lp_new, lp_old, reduction="mean", density=True)
+    assert torch.allclose(kl, ((rho - 1) - (lp_new - lp_old)).mean())

@@ -39,7 +39,7 @@ def test_core_runs_without_the_optional_extras():
         from pglib.verify import gym_bridge
         m = pglib.chain(3, horizon=3)
         r = pglib.check_estimator(lambda t, x: estimators.reinforce(t, x, m.gamma), m, torch.zeros(3, 2), n=500)
-        with train._progress_bar(train.Config(progress=True)) as bar:
+        with train.progress_bar(train.Config(progress=True)) as bar:
             bar.update(3)
         print("ok", bar.n, type(r).__name__)
     """)

@@ -3,7 +3,8 @@
 - :mod:`pglib.practice.device`    where networks run (CPU or CUDA)
 - :mod:`pglib.practice.policies`  neural policies: a distribution per observation
 - :mod:`pglib.practice.rollout`   vectorized gymnasium rollouts into padded batches
-- :mod:`pglib.practice.train`     REINFORCE and PPO training loops with a config and a history
+- :mod:`pglib.practice.train`     the REINFORCE training loop, with a config and a history
+- :mod:`pglib.practice.ppo`       PPO-Clip from the same parts (GAE, clipped loss, entropy bonus)
 - :mod:`pglib.practice.lqr`       a linear-quadratic regulator with an exact policy gradient
 - :mod:`pglib.practice.plotting`  learning curves with confidence bands, on the caller's axes
 

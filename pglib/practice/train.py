@@ -272,7 +272,7 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
     """Run REINFORCE as configured; returns ``(policy, history)``."""
     validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
     device = resolve_device(cfg.device)
-    with torch_threads(cfg.torch_threads), _progress_bar(cfg) as bar, \
+    with torch_threads(cfg.torch_threads), progress_bar(cfg) as bar, \
             closing(make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)) as envs:
         collector = VectorCollector(envs, seed=cfg.seed)
         policy, value = _networks(envs, cfg, device)
@@ -320,12 +320,12 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
             if next_eval is not None and collector.simulated_steps >= next_eval:
                 while next_eval <= collector.simulated_steps:
                     next_eval += cfg.eval_every
-                if _evaluate(policy, cfg, hist, collector) and cfg.stop_when_solved:
+                if check_solve(policy, cfg, hist, collector) and cfg.stop_when_solved:
                     break
     return policy, hist
 
 
-def _evaluate(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
+def check_solve(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
     """One scheduled evaluation of the current policy; records it and the first solve.
     True if solved."""
     threshold = cfg.solve_return
@@ -372,7 +372,9 @@ class _NoBar:
 
 
 @contextmanager
-def _progress_bar(cfg: Config):
+def progress_bar(cfg: Config):
+    """A tqdm bar over ``cfg.total_steps`` while the block runs (a silent stand-in without
+    ``cfg.progress`` or without tqdm); closed on any exit."""
     # tqdm is optional (extra `progress`): without it, or without a bar, nothing is shown
     try:
         from tqdm.auto import tqdm
