@@ -471,21 +471,26 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
     trial = _trial_batch(target, logits, B, seed, G)
     where = f"on a trial batch of {B} trajectories"
     g_trial = neg_grad(trial, where)
+    unit = "one trajectory" if G == 1 else "one group"
+
+    def unit_grads(batch):
+        return torch.stack([neg_grad(batch[i:i + G], f"on {unit}") for i in range(0, B, G)])
+
+    singles = unit_grads(trial)
     for extra in range(1, _GROUP_TRIALS if G > 1 else 1):
-        # a group-relative advantage is 0 when a group's rewards are all equal: try other batches
-        if float(g_trial.abs().max()) > 0.0:
+        # a group-relative advantage is 0 when a group's rewards are all equal: to see how groups
+        # combine, find a trial batch with two groups of nonzero gradient
+        if int((singles.flatten(1).abs().max(1).values > 0).sum()) >= min(2, B // G):
             break
         trial = _trial_batch(target, logits, B, seed + extra * _TRIAL_SEED_OFFSET, G)
-        g_trial = neg_grad(trial, where)
+        g_trial, singles = neg_grad(trial, where), unit_grads(trial)
     spread = trial.masked_rewards.sum(1).reshape(-1, G).std(1) if G > 1 else None
     if (float(g_trial.abs().max()) == 0.0 and float(trial.rewards.abs().max()) > 0
             and (spread is None or float(spread.max()) > 0)):
         raise ValueError(f"loss's gradient is identically zero {where}, although the batch has rewards: "
                          "something cancels the score (e.g. a ratio exp(logp - logp_old) whose logp_old "
                          "was computed from the same logits without .detach())")
-    # separable: grad(batch) = c * mean_i grad(trajectory i)  ->  E[grad] = c * E_tau[grad(tau)]
-    unit = "one trajectory" if G == 1 else "one group"
-    singles = torch.stack([neg_grad(trial[i:i + G], f"on {unit}") for i in range(0, B, G)])
+    # separable: grad(batch) = c * mean_i grad(unit i)  ->  E[grad] = c * E[grad(unit)]
     m = singles.mean(0)
     mm = float((m * m).sum())
     factor = float((g_trial * m).sum()) / mm if mm > 0 else math.nan
