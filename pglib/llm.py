@@ -59,9 +59,9 @@ from pglib.enumeration import all_trajectories
 from pglib.mdp import DTYPE, SequenceMDP, TabularMDP
 from pglib.sampling import Trajectories
 
-__all__ = ["GroupBatch", "group_batch", "group_advantages", "LOSSES", "reinforce", "rloo", "grpo", "dr_grpo",
+__all__ = ["GroupBatch", "group_batch", "group_advantages", "group_loss", "LOSSES", "reinforce", "rloo", "grpo", "dr_grpo",
            "dapo", "bnpo", "gspo", "cispo", "kl_terms", "kl_loss", "kl_reward_loss", "for_check",
-           "Enumerated", "enumerate_groups", "expected_gradient", "response_weights", "decompose",
+           "Enumerated", "enumerate_groups", "expected_gradient", "response_weights", "group_gradients", "decompose",
            "exact_kl", "verdict"]
 
 STD_EPS = 1e-4  #: added to the group's standard deviation (TRL's value)
@@ -175,6 +175,18 @@ def _reduce(terms: torch.Tensor, b: GroupBatch, how: str, per_group: bool) -> to
     else:  # pragma: no cover - internal
         raise AssertionError(how)
     return per if per_group else per.mean()
+
+
+def group_loss(b: GroupBatch, per_group: bool = False, scale: str | None = "std",
+               reduction: str = "sequence_mean", epsilon: float = 0.2) -> torch.Tensor:
+    r"""The GRPO family with its two choices free: mean-centred advantage, divided by the group's
+    std (``scale="std"``) or not (``None``), reduced over tokens by ``reduction``:
+    ``"sequence_mean"`` (GRPO), ``"token_mean"`` (DAPO), ``"constant"`` (Dr. GRPO) or
+    ``"sequence_sum"``. ``grpo`` is ``("std", "sequence_mean")``; ``dr_grpo`` is
+    ``(None, "constant")``."""
+    validate.one_of(reduction, "reduction", ("sequence_mean", "token_mean", "constant", "sequence_sum"))
+    adv = group_advantages(b.rewards, "mean", scale)
+    return _reduce(_clip_term(b, adv, epsilon, epsilon), b, reduction, per_group)
 
 
 def reinforce(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
@@ -364,6 +376,23 @@ def response_weights(loss: Callable, mdp: TabularMDP, logits, group_size: int, *
     (d,) = torch.autograd.grad((en.group_prob * values).sum(), offset)
     lengths = en.traj.mask.sum(1).clamp(min=1)
     return -d / (lengths * en.prob), en
+
+
+def group_gradients(loss: Callable, mdp: TabularMDP, logits, traj: Trajectories, group_size: int,
+                    **options) -> torch.Tensor:
+    r"""On-policy :math:`-\nabla\text{loss}` of each group of ``traj`` as a batch of its own, ``[K, S, A]``,
+    in one backward pass: each response's coefficient comes from autograd with respect to an offset
+    added to its token log-probabilities, times its score :math:`\nabla\log\pi(o)`. Valid when the
+    loss's derivative is the same for every token of a response (all of :data:`LOSSES` on-policy)."""
+    logits = validate.mdp_logits(mdp, logits).detach()
+    b = group_batch(traj, logits, group_size)
+    offset = torch.zeros(b.rewards.shape, dtype=DTYPE, requires_grad=True)
+    shifted = GroupBatch(b.logp + offset[..., None] * b.mask, b.logp_old, b.logp_ref, b.mask, b.rewards,
+                         b.lengths, b.max_length)
+    (d,) = torch.autograd.grad(loss(shifted, per_group=True, **options).sum(), offset)
+    coef = -(d / b.lengths).reshape(-1)  # [N]
+    score = _score_sums(mdp, logits, traj)
+    return (coef[:, None, None] * score).reshape(-1, group_size, *score.shape[1:]).sum(1)
 
 
 def decompose(weights: torch.Tensor, en: Enumerated, mdp: SequenceMDP, logits) -> dict:

@@ -162,3 +162,15 @@ def test_kl_estimators(problem):
     assert float(mean_grad(llm.kl_loss, "k1").abs().max()) < 1e-12
     for est in ("k2", "k3"):
         assert float((mean_grad(llm.kl_loss, est) - gkl).norm()) > 1e-3 * float(gkl.norm())
+
+
+def test_group_gradients_match_autograd_per_group(problem):
+    m, th = problem
+    G = 3
+    traj = pglib.sample_trajectories(m, th, 30 * G, seed=5, group_size=G)
+    for f in llm.LOSSES.values():
+        fast = llm.group_gradients(f, m, th, traj, G)
+        for k in (0, 7, 29):
+            theta = th.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(llm.for_check(f, G)(traj[k * G:(k + 1) * G], theta), theta)
+            assert torch.allclose(fast[k], -g, atol=1e-12)
