@@ -14,6 +14,7 @@ The library behind the book *Policy Gradients, Executable*. Modules, left to rig
 - :mod:`pglib.importance`  importance ratios, effective sample size, KL
 - :mod:`pglib.offpolicy`   exact off-policy quantities (state-shift bias, weight moments, clipping)
 - :mod:`pglib.losses`      surrogate, ratio, clipped and KL-penalised losses
+- :mod:`pglib.llm`         group (LLM) losses: RLOO, GRPO and its variants, KL estimators, exact means
 - :mod:`pglib.stats`       standard errors and tests with stated false-alarm rates
 - :mod:`pglib.claims`      claim checks that raise with expected-vs-measured messages
 - :mod:`pglib.checks`      the implementation checklist, as checks on a reader's own batch
@@ -46,14 +47,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "check_estimator": "pglib.verify", "check_loss": "pglib.verify", "Report": "pglib.verify",
     "TabularMDP": "pglib.mdp", "bandit": "pglib.mdp", "chain": "pglib.mdp", "two_state": "pglib.mdp",
-    "random_mdp": "pglib.mdp", "short_corridor": "pglib.mdp",
+    "random_mdp": "pglib.mdp", "short_corridor": "pglib.mdp", "sequence_problem": "pglib.mdp",
     "sample_trajectories": "pglib.sampling", "Trajectories": "pglib.sampling",
     "reward_to_go": "pglib.returns", "unbiasedness_test": "pglib.stats",
     "TabularSoftmaxPolicy": "pglib.tabular", "check_module": "pglib.tabular",
 }
 _MODULES = (
     "baselines", "checks", "claims", "device", "display", "enumeration", "estimators", "exact", "fused",
-    "importance", "losses", "lqr", "mdp", "offpolicy", "plotting", "policies", "returns", "rollout",
+    "importance", "llm", "losses", "lqr", "mdp", "offpolicy", "plotting", "policies", "returns", "rollout",
     "sampling", "scorefn", "stats", "surrogate", "tabular", "train", "validate", "verify", "zoo",
 )
 

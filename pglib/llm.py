@@ -200,10 +200,11 @@ def rloo(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
     return _reduce(-b.logp * adv[..., None], b, "sequence_sum", per_group)
 
 
-def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2, beta: float = 0.0,
-         kl: str = "k3") -> torch.Tensor:
-    r"""GRPO (Shao et al. 2024): standardized group advantage, PPO clip, mean over each response's
-    tokens, then over the group; ``beta > 0`` adds ``beta`` times the per-token KL estimator ``kl``."""
+def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2,
+         beta: float = 0.0, kl: str = "k3") -> torch.Tensor:
+    r"""GRPO (Shao et al. 2024): standardized group advantage, PPO clip, the mean
+    over each response's tokens, then over the group; ``beta > 0`` adds ``beta``
+    times the per-token KL estimator ``kl`` (``"k3"`` in the paper)."""
     adv = group_advantages(b.rewards, "mean", "std")
     terms = _clip_term(b, adv, epsilon, epsilon)
     if beta:
