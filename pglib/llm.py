@@ -62,7 +62,7 @@ from pglib.sampling import Trajectories
 __all__ = ["GroupBatch", "group_batch", "group_advantages", "group_loss", "LOSSES", "reinforce", "rloo", "grpo", "dr_grpo",
            "dapo", "bnpo", "gspo", "cispo", "kl_terms", "kl_loss", "kl_reward_loss", "for_check",
            "Enumerated", "enumerate_groups", "expected_gradient", "response_weights", "group_gradients", "decompose",
-           "exact_kl", "verdict"]
+           "exact_kl", "verdict", "Mistake", "MISTAKES"]
 
 STD_EPS = 1e-4  #: added to the group's standard deviation (TRL's value)
 
@@ -475,3 +475,72 @@ def verdict(mean: torch.Tensor, gradient: torch.Tensor, tol: float = 1e-9) -> di
     angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
     kind = "grad J" if bias < tol else ("positive multiple" if off < tol and c > 0 else "other")
     return {"verdict": kind, "scale": c, "bias_share": bias, "off_scale_share": off, "angle": angle}
+
+
+# ----------------------------------------------------------------------------- mistakes from public code
+
+
+def _standardize(x: torch.Tensor, per_group: bool) -> torch.Tensor:
+    """``x`` [K, G] standardized over the whole batch, or (``per_group``: each group as a batch of
+    its own) over each row."""
+    if per_group:
+        return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + STD_EPS)
+    return (x - x.mean()) / (x.reshape(-1).std() + STD_EPS)
+
+
+def _batch_axis(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
+    """Advantages standardized over the whole batch (every prompt together), not per group."""
+    adv = _standardize(b.rewards, per_group)
+    return _reduce(_clip_term(b, adv, 0.2, 0.2), b, "sequence_mean", per_group)
+
+
+def _double_normalized(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
+    """Group-standardized advantages standardized again with the batch's mean and std."""
+    adv = _standardize(group_advantages(b.rewards, "mean", "std"), per_group)
+    return _reduce(_clip_term(b, adv, 0.2, 0.2), b, "sequence_mean", per_group)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A change to a group loss reported in public LLM-RL code: ``loss(b, per_group=False)`` on a
+    :class:`GroupBatch`, ``expect`` the exact verdict on :func:`~pglib.mdp.sequence_problem`
+    (``"grad J"``, ``"positive multiple"`` or ``"other"``), ``source`` ``owner/repo#number``."""
+
+    name: str
+    title: str
+    loss: Callable
+    expect: str
+    source: str
+    url: str
+    why: str
+
+
+MISTAKES: dict[str, Mistake] = {m.name: m for m in [
+    Mistake("batch_token_mean", "token sum divided by the batch's token count", bnpo, "other",
+            "huggingface/trl#2995", "https://github.com/huggingface/trl/issues/2995",
+            "The normalizer depends on the lengths of every response in the batch, so long "
+            "responses get more weight: the mean gradient leaves grad J's direction."),
+    Mistake("divide_by_response_length", "each response's token sum divided by its length",
+            lambda b, per_group=False: group_loss(b, per_group, scale=None, reduction="sequence_mean"),
+            "other", "huggingface/trl#3138", "https://github.com/huggingface/trl/pull/3138",
+            "A factor 1/|o| per response weights short responses more than long ones with the same "
+            "advantage (the length bias Dr. GRPO removes)."),
+    Mistake("divide_by_group_std", "group advantages divided by the group's standard deviation",
+            lambda b, per_group=False: group_loss(b, per_group, scale="std", reduction="constant"),
+            "other", "huggingface/trl#3256", "https://github.com/huggingface/trl/pull/3256",
+            "The standard deviation depends on the prompt's success rate, so prompts get unequal "
+            "weights (the difficulty bias TRL's scale_rewards documents). With 0/1 rewards and "
+            "G <= 3 every nonzero group std is the same, and it is only a scale."),
+    Mistake("batch_axis_advantage", "advantages standardized over the batch, not per group",
+            _batch_axis, "other", "XU-YIJIE/grpo-flat#2", "https://github.com/XU-YIJIE/grpo-flat/issues/2",
+            "Mean and std taken over every response of the batch mix prompts: the baseline includes "
+            "other prompts' rewards and the scale is shared."),
+    Mistake("double_normalization", "group advantages normalized again with batch statistics",
+            _double_normalized, "other", "axon-rl/gem#113", "https://github.com/axon-rl/gem/pull/113",
+            "A second standardization with batch statistics shifts every advantage by a batch-"
+            "dependent constant and rescales it."),
+    Mistake("dr_grpo_lookalike", "mean-centred, token sum over a constant (Dr. GRPO)", dr_grpo,
+            "positive multiple", "huggingface/trl#3256", "https://github.com/huggingface/trl/pull/3256",
+            "Not a bug: the group mean includes the response itself, which scales the mean gradient "
+            "by (G-1)/G, and 1/(G L) is a constant."),
+]}

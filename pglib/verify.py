@@ -476,6 +476,17 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
     def unit_grads(batch):
         return torch.stack([neg_grad(batch[i:i + G], f"on {unit}") for i in range(0, B, G)])
 
+    def refuse_zero(batch, g):
+        # with groups, a zero gradient is fine when every group's rewards are equal (no advantage)
+        spread = batch.masked_rewards.sum(1).reshape(-1, G).std(1) if G > 1 else None
+        if (float(g.abs().max()) == 0.0 and float(batch.rewards.abs().max()) > 0
+                and (spread is None or float(spread.max()) > 0)):
+            raise ValueError(f"loss's gradient is identically zero {where}, although the batch has rewards: "
+                             "something cancels the score (e.g. a ratio exp(logp - logp_old) whose logp_old "
+                             "was computed from the same logits without .detach())")
+
+    if G == 1:
+        refuse_zero(trial, g_trial)
     singles = unit_grads(trial)
     for extra in range(1, _GROUP_TRIALS if G > 1 else 1):
         # a group-relative advantage is 0 when a group's rewards are all equal: to see how groups
@@ -484,12 +495,8 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
             break
         trial = _trial_batch(target, logits, B, seed + extra * _TRIAL_SEED_OFFSET, G)
         g_trial, singles = neg_grad(trial, where), unit_grads(trial)
-    spread = trial.masked_rewards.sum(1).reshape(-1, G).std(1) if G > 1 else None
-    if (float(g_trial.abs().max()) == 0.0 and float(trial.rewards.abs().max()) > 0
-            and (spread is None or float(spread.max()) > 0)):
-        raise ValueError(f"loss's gradient is identically zero {where}, although the batch has rewards: "
-                         "something cancels the score (e.g. a ratio exp(logp - logp_old) whose logp_old "
-                         "was computed from the same logits without .detach())")
+    if G > 1:
+        refuse_zero(trial, g_trial)
     # separable: grad(batch) = c * mean_i grad(unit i)  ->  E[grad] = c * E[grad(unit)]
     m = singles.mean(0)
     mm = float((m * m).sum())

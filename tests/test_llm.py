@@ -174,3 +174,19 @@ def test_group_gradients_match_autograd_per_group(problem):
             theta = th.clone().requires_grad_(True)
             (g,) = torch.autograd.grad(llm.for_check(f, G)(traj[k * G:(k + 1) * G], theta), theta)
             assert torch.allclose(fast[k], -g, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(llm.MISTAKES))
+def test_llm_mistakes_are_caught_by_check_loss(problem, name):
+    """Each mistake from public LLM-RL code gets check_loss's verdict on grouped batches that
+    matches its exact mean (listed groups, batches of one group)."""
+    m, th = problem
+    mistake = llm.MISTAKES[name]
+    G = 4  # with G <= 3 and 0/1 rewards every nonzero group std is the same: only a scale
+    grad = exact.gradient(m, th)
+    assert llm.verdict(llm.expected_gradient(mistake.loss, m, th, G), grad)["verdict"] == mistake.expect
+    r = pglib.check_loss(llm.for_check(mistake.loss, G), m, th, batch_size=2 * G, n_batches=1000,
+                         seed=0, group_size=G)
+    assert not r.unbiased
+    assert r.unbiased_up_to_scale is (mistake.expect == "positive multiple") or mistake.expect == "other"
+    assert mistake.source.count("#") == 1 and mistake.url.startswith("https://github.com/")

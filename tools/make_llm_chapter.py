@@ -467,7 +467,82 @@ GRPO divides each response's terms by its length, so a long wrong answer is push
 less per token than a short one, and wrong answers drift longer: the length bias that
 Liu et al. (2025) describe, measured here as an exact mean length on a problem where every
 response is listed.
+""")
 
+md(r"""
+## Mistakes from public LLM code
+
+`pglib.llm.MISTAKES` holds changes to these losses that were reported in public trackers,
+each with its source; every one is caught by `check_loss` on grouped batches (the library's
+tests run each). Their exact verdicts with $G = 4$:
+""")
+
+code("""
+with claims.group("Mistakes from public code"):
+    for mistake in llm.MISTAKES.values():
+        v = llm.verdict(llm.expected_gradient(mistake.loss, m, theta, G), grad)
+        print(f"{mistake.name:26s} {v['verdict']:18s} angle {v['angle']:4.1f}°  "
+              f"{mistake.source}")
+        claims.holds(f"llm.zoo.{mistake.name}", v["verdict"] == mistake.expect,
+                     f"{mistake.name}: {v['verdict']}", mistake.expect, fail_rate=0.0)
+""")
+
+md(r"""
+## TRL's GRPO trainer, audited
+
+`tools/trl_audit.py` builds a one-layer Llama from a config (vocabulary `<eos>`, `a`, `b`,
+a tokenizer made in code, nothing downloaded) whose next-token logits at the 21 contexts
+of this problem are a tabular policy, so $\nabla J$ with respect to its parameters is exact
+by the chain rule. TRL's own `GRPOTrainer` then samples each batch (one group of 4) with
+the model and computes its loss for every `loss_type` it ships; each gradient is one
+sample. On every batch TRL's gradient equals the matching `pglib.llm` loss's to float32
+rounding, so the exact mean of that loss is TRL's exact mean. The committed results:
+""")
+
+code("""
+import json
+import pathlib
+
+audit_file = pathlib.Path("..") / "benchmarks" / "results" / "trl_audit.json"
+if not audit_file.exists():  # run from the repository root
+    audit_file = pathlib.Path("benchmarks") / "results" / "trl_audit.json"
+trl_audit = json.loads(audit_file.read_text())
+print(f"TRL {trl_audit['trl']}, {trl_audit['rows'][0]['batches']} batches of one group "
+      f"of {trl_audit['group_size']}")
+print(f"{'configuration':20s} {'exact verdict':18s} {'scale':>6s} {'|bias|':>7s} "
+      f"{'angle':>6s}  sampled")
+for row in trl_audit["rows"]:
+    e, s = row["exact"], row["sampled"]
+    seen = ("unbiased" if s["unbiased"] else
+            "scale only" if not s["off_direction_rejected"] else "biased")
+    print(f"{row['label']:20s} {e['verdict']:18s} {e['scale']:6.3f} "
+          f"{e['bias_share']:7.1%} {e['angle']:5.1f}°  {seen}")
+with claims.group("TRL audit (committed results)"):
+    worst = max(row["max_relative_difference_to_pglib"] for row in trl_audit["rows"])
+    claims.holds("llm.trl.matches_pglib", worst < 1e-5,
+                 f"largest relative difference per batch {worst:.0e}",
+                 "below 1e-5 (float32 rounding)", fail_rate=0.0)
+    agree = all(row["sampled"]["unbiased"] is (row["exact"]["verdict"] == "grad J")
+                for row in trl_audit["rows"])
+    claims.holds("llm.trl.no_loss_type_unbiased", agree and not any(
+        row["sampled"]["unbiased"] for row in trl_audit["rows"]),
+        "every loss type rejected as an estimate of grad J", "all rejected",
+        fail_rate=0.0)
+""")
+
+md(r"""
+No `loss_type` of TRL estimates $\nabla J$ itself; with `scale_rewards="none"`, `dr_grpo`
+estimates exactly $\frac{G-1}{G L}\nabla J$. The default `scale_rewards="group"` keeps the
+division by the standard deviation for every loss type, `dr_grpo` included. `cispo` with the
+default `epsilon_high` (which falls back to `epsilon = 0.2`) clamps every on-policy ratio of
+1 down to 0.2, because TRL's CISPO uses `epsilon_high` as the ratio's upper bound itself: its
+gradient is then 0.2 times the token-mean loss's (TRL's documentation recommends 5.0, with
+which it is the token-mean loss's). `sapo` and GSPO (`importance_sampling_level="sequence"`)
+have GRPO's gradient on-policy, `vespo` DAPO's, and `luspo` drops the $1/|o|$ but keeps the
+standard deviation.
+""")
+
+md(r"""
 ## The chapter's false-alarm budget
 
 The three no-bias tests fail a correct build with probability `ALPHA` each, the
