@@ -33,8 +33,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglib.rollout import evaluate
-from pglib.train import Config, train
+from pglib.practice.rollout import evaluate
+from pglib.practice.train import Config, train
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 ENV_ID = "CartPole-v1"

@@ -11,7 +11,7 @@ are seeded, so the results are the same either way; only the seconds differ.
 
 **Ablation.** Every variant runs a fixed budget of 100k simulated steps (training does not stop
 at the solve, so every curve covers the budget) on seeds 0-9; the current policy is evaluated
-every 5000 simulated steps on 20 fresh episodes (pglib.train's verified-solve protocol). Per run:
+every 5000 simulated steps on 20 fresh episodes (pglib.practice.train's verified-solve protocol). Per run:
 the evaluation curve, the first simulated step count at which it reaches 475 (the verified
 solve), the training seconds to it, and the critic's explained variance per update.
 
@@ -31,7 +31,7 @@ import sys
 import numpy as np
 import torch
 
-from pglib.train import Config, train
+from pglib.practice.train import Config, train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
 from raymap import run_calls  # noqa: E402

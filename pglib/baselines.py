@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from pglib import validate
+from pglib.estimators import weighted_score_sum
 from pglib.mdp import DTYPE
 
 __all__ = ["optimal_constant_baseline", "optimal_linear_baseline", "time_state_features", "leave_one_out_mean", "fit_tabular_values", "values_at", "standardize"]
@@ -91,7 +92,8 @@ def optimal_constant_baseline(estimates, scores, sample_weights=None) -> torch.T
         >>> optimal_constant_baseline(g * r[:, None], g).item()
         0.5
     """
-    X, g, w = _check_rows(estimates, scores, sample_weights)
+    estimates, scores, sample_weights = _check_rows(estimates, scores, sample_weights)
+    X, g, w = estimates, scores, sample_weights
     n = X.shape[0]
     cross = (X * g).reshape(n, -1).sum(-1)
     norm2 = (g * g).reshape(n, -1).sum(-1)
@@ -146,10 +148,7 @@ def time_state_features(traj, logits) -> torch.Tensor:
     (flattened as ``t * S + s``) makes to a reward-to-go estimate (undiscounted score). Use with
     :func:`optimal_linear_baseline` to find the variance-optimal time-and-state baseline.
     """
-    from pglib.estimators import _check_logits, _check_traj, weighted_score_sum
-
-    traj = _check_traj(traj)
-    logits = _check_logits(logits, traj)
+    logits = validate.batch_logits(traj, logits)
     S = logits.shape[0]
     N, T = traj.states.shape
     validate.memory(validate.nbytes(N, T * S, *logits.shape), f"time_state_features [N, T*S, S, A] = "
@@ -292,7 +291,8 @@ def standardize(advantages, mask=None, per_episode: bool = False,
 
     Example: ``standardize([[1., 3.]])`` is ``[[-1., 1.]]`` (up to ``eps``).
     """
-    A, mask, eps = _check_standardize(advantages, mask, per_episode, eps)
+    advantages, mask, eps = _check_standardize(advantages, mask, per_episode, eps)
+    A = advantages
     w = mask.to(DTYPE)
     dims = (-1,) if per_episode else (0, 1)
     count = w.sum(dims, keepdim=True)

@@ -55,7 +55,8 @@ import numpy as np
 import scipy.stats
 
 from pglib import stats, validate
-from pglib.stats import _to_numpy
+from pglib.stats import as_numpy
+from pglib.stats import format_percent as pct  # claims.pct: the name the ledger tool uses
 
 __all__ = [
     "ALPHA", "CLAIM_ID", "RECORD", "WIDTH", "use_alpha", "ClaimFailed", "anchor", "pct",
@@ -92,16 +93,6 @@ class ClaimFailed(AssertionError):
 
 
 # ----------------------------------------------------------------------------- formatting
-
-
-def pct(p: float) -> str:
-    """A probability as a percentage with two significant digits: ``0.0016667 -> '0.17%'``."""
-    if p == 0:
-        return "0%"
-    if p < 1e-6:
-        return f"{p:.0e}".replace("e-0", "e-")
-    x = 100 * p
-    return f"{x:.2g}%" if x < 10 else f"{x:.3g}%"
 
 
 def _sig(x: float, digits: int = 4):
@@ -235,12 +226,12 @@ def group(title: str = "Evidence"):
 
 def _test_text(result: stats.UnbiasednessResult) -> str:
     rel = "<" if result.reject else "≥"
-    return f"{result.statistic_text()}, {stats._fmt_p(result.p_value)} {rel} α={pct(result.alpha)}"
+    return f"{result.statistic_text()}, {stats.format_p(result.p_value)} {rel} α={pct(result.alpha)}"
 
 
 def _reference(reference, exact, result) -> np.ndarray | None:
     ref = exact if reference is None else reference
-    r, _ = _to_numpy(ref, "reference")
+    r, _ = as_numpy(ref, "reference")
     if r.size != result.dims:
         raise ValueError(f"reference must have the shape of exact ({result.dims} entries); got {r.shape}")
     return r.reshape(-1) if np.linalg.norm(r) > 0 else None
@@ -307,12 +298,12 @@ def biased(claim_id: str, samples, exact, alpha: float | None = None, method: st
     """
     _check_id(claim_id)
     result = stats.unbiasedness_test(samples, exact, alpha=ALPHA if alpha is None else alpha, method=method)
-    e, _ = _to_numpy(exact, "exact")
+    e, _ = as_numpy(exact, "exact")
     if true_mean is None:
-        x, _ = _to_numpy(samples, "samples")
+        x, _ = as_numpy(samples, "samples")
         shift, basis = x.mean(axis=0) - e, "estimated"
     else:
-        t, _ = _to_numpy(true_mean, "true_mean")
+        t, _ = as_numpy(true_mean, "true_mean")
         if t.shape != e.shape:
             raise ValueError(f"true_mean must have the shape of exact {e.shape}; got {t.shape}")
         shift, basis = t - e, "exact"
@@ -348,8 +339,8 @@ def close(claim_id: str, measured, expected, atol: float = 1e-9, rtol: float = 0
     """
     _check_id(claim_id)
     fail_rate = _check_rate(fail_rate)
-    x, _ = _to_numpy(measured, "measured")
-    y, _ = _to_numpy(expected, "expected")
+    x, _ = as_numpy(measured, "measured")
+    y, _ = as_numpy(expected, "expected")
     if x.shape != y.shape:
         raise ValueError(f"measured and expected must have the same shape; got {x.shape} and {y.shape}")
     for name, value in (("atol", atol), ("rtol", rtol)):
@@ -401,8 +392,8 @@ def smaller_variance(claim_id: str, a, b, confidence: float = 0.99, paired: bool
     passed = result.high < 1.0
     pairing = f"paired, n={result.n_a}" if result.paired else f"independent, n={result.n_a} and {result.n_b}"
     chance = "< 1e-16" if fail < 1e-16 else ("≈ " if basis == "estimated" else "") + pct(fail)
-    text = (f"Var(a)/Var(b)={stats._fmt(result.ratio, 4)}, {result.confidence * 100:g}% CI "
-            f"[{stats._fmt(result.low, 4)}, {stats._fmt(result.high, 4)}] {'< 1' if passed else 'not below 1'} "
+    text = (f"Var(a)/Var(b)={stats.format_sig(result.ratio, 4)}, {result.confidence * 100:g}% CI "
+            f"[{stats.format_sig(result.low, 4)}, {stats.format_sig(result.high, 4)}] {'< 1' if passed else 'not below 1'} "
             f"({pairing}; fails a true claim with prob. {chance})")
     expected = f"the {result.confidence * 100:g}% CI of Var(a)/Var(b) entirely below 1"
     _verdict(claim_id, "smaller_variance", passed, text, expected, fail_rate=fail, fail_rate_basis=basis,

@@ -13,21 +13,22 @@ import ast
 import inspect
 import textwrap
 
-__all__ = ["show_source", "source_parts", "OMITTED"]
+__all__ = ["show_source", "shown_text", "source_parts", "OMITTED"]
 
 #: the line that replaces the door of a function (indented like its body)
 OMITTED = "# ... input checks omitted (see the full source: show_source(f, full=True))"
 
 
 def _is_check_call(node: ast.AST) -> bool:
-    """A call into pglib.validate, or to a helper whose name says it checks (``_check*``, ``_need*``)."""
+    """A call into pglib.validate, or to a helper whose name says it checks (``_check*``, ``_need*``,
+    ``need_*``)."""
     if not isinstance(node, ast.Call):
         return False
     f = node.func
     if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "validate":
         return True
     name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
-    return name.startswith(("_check", "_need", "check_gamma", "check_logits"))
+    return name.startswith(("_check", "_need", "need_", "check_gamma", "check_logits"))
 
 
 def _is_door(stmt: ast.stmt) -> bool:
@@ -63,7 +64,8 @@ def source_parts(obj) -> tuple[str, str, str]:
     return "".join(lines[:head_end]), "".join(lines[head_end:door_end]), "".join(lines[door_end:])
 
 
-def _text(obj, full: bool) -> str:
+def shown_text(obj, full: bool = False) -> str:
+    """The text :func:`show_source` shows for one function or class."""
     head, door, formula = source_parts(obj)
     if full or not door:
         return (head + door + formula).rstrip()
@@ -89,7 +91,7 @@ def show_source(*objects, full: bool = False) -> object:
     for obj in objects:
         if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) or inspect.ismodule(obj)):
             raise TypeError(f"show_source shows functions, classes and modules; got {type(obj).__name__}")
-    text = "\n\n".join(_text(obj, full) if not inspect.ismodule(obj) else inspect.getsource(obj).rstrip()
+    text = "\n\n".join(shown_text(obj, full) if not inspect.ismodule(obj) else inspect.getsource(obj).rstrip()
                        for obj in objects)
     try:
         from IPython.display import Code

@@ -24,6 +24,7 @@ import torch
 
 from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
+from pglib.sampling import Trajectories
 
 __all__ = ["Enumeration", "all_trajectories"]
 
@@ -48,9 +49,7 @@ class Enumeration:
     @property
     def trajectories(self):
         """The same trajectories as a :class:`pglib.sampling.Trajectories` batch (for the estimators)."""
-        from pglib.sampling import Trajectories
-
-        return Trajectories._trusted(self.states, self.actions, self.rewards, self.mask)
+        return Trajectories.trusted(self.states, self.actions, self.rewards, self.mask)
 
     def __len__(self) -> int:
         return self.prob.shape[0]

@@ -41,7 +41,7 @@ from pglib.returns import discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = [
-    "score", "weighted_score_sum", "step_baseline", "reinforce", "past_reward_terms",
+    "weighted_score_sum", "step_baseline", "reinforce", "past_reward_terms",
     "importance_weighted",
 ]
 
@@ -52,50 +52,11 @@ _KINDS = ("trajectory", "per_decision", "step")
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_traj(traj) -> Trajectories:
-    return validate.instance(traj, "traj", Trajectories, "a pglib.sampling.Trajectories batch")
-
-
-def _check_logits(logits, traj: Trajectories | None = None, name: str = "logits") -> torch.Tensor:
-    """Logits ``[S, A]`` (detached, float64) that fit the batch: its recorded MDP shape, or else
-    the states and actions it holds."""
-    logits = validate.logits(logits, name).detach()
-    S, A = logits.shape
-    if traj is not None and traj.n_states is not None:
-        if (traj.n_states, traj.n_actions) != (S, A):
-            raise ValueError(f"{name} must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the MDP "
-                             f"the batch was sampled from; got {tuple(logits.shape)}")
-    elif traj is not None:
-        why = f"to match {name} of shape [S, A] = [{S}, {A}]"
-        validate.integers(traj.states, "traj.states", high=S, why=why)
-        validate.integers(traj.actions, "traj.actions", high=A, why=why)
-    return logits
-
-
 def _check_weights(weights, traj: Trajectories, name: str = "weights") -> torch.Tensor:
     return validate.floats(weights, name, shape=(traj.n, traj.horizon), dims="[N, T]")
 
 
 # ----------------------------------------------------------------------------- the core
-
-
-def score(logits, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    r"""Score :math:`\nabla_\theta \log\pi(a|s)` of each (state, action), shape ``[..., S, A]``.
-
-    Dense (it builds ``S x A`` entries per step): meant for small examples and teaching; the
-    estimators use :func:`weighted_score_sum`, which never materialises it.
-
-    Example: with ``logits = zeros(1, 2)``, ``score(logits, [0], [1]) == [[[-0.5, 0.5]]]``.
-    """
-    logits = _check_logits(logits)
-    S, A = logits.shape
-    states = validate.integers(states, "states", high=S)
-    actions = validate.integers(actions, "actions", high=A)
-    validate.same_shape("states", states, actions=actions)
-    pi = torch.softmax(logits, -1)
-    out = torch.nn.functional.one_hot(states, S).to(DTYPE)[..., None] * (
-        torch.nn.functional.one_hot(actions, A).to(DTYPE)[..., None, :] - pi)
-    return out
 
 
 def weighted_score_sum(traj: Trajectories, logits, weights) -> torch.Tensor:
@@ -113,8 +74,8 @@ def weighted_score_sum(traj: Trajectories, logits, weights) -> torch.Tensor:
     Example (one trajectory, one step in state 0 taking action 1, weight 2, uniform policy over 2
     actions): ``[[[-1.0, 1.0]]]``.
     """
-    traj = _check_traj(traj)
-    logits, weights = _check_logits(logits, traj), _check_weights(weights, traj)
+    logits = validate.batch_logits(traj, logits)
+    weights = _check_weights(weights, traj)
     return _weighted_score_sum(traj, logits, weights)
 
 
@@ -148,7 +109,7 @@ def step_baseline(traj: Trajectories, baseline=None, action_baseline=None) -> to
             sampled action and therefore biases the estimator (a negative control). Added to
             ``baseline`` if both are given.
     """
-    traj = _check_traj(traj)
+    traj = validate.batch(traj)
     N, T = traj.n, traj.horizon
     b = torch.zeros(N, T, dtype=DTYPE)
     if baseline is None and action_baseline is None:
@@ -229,19 +190,19 @@ def reinforce(traj: Trajectories, logits, gamma: float, credit: str = "reward_to
     if baseline is not None or action_baseline is not None:
         psi = psi - step_baseline(traj, baseline, action_baseline)
     if credit == "reward_to_go" and discount_score:
-        psi = psi * _discounts(traj.horizon, gamma)
+        psi = psi * discount_weights(traj.horizon, gamma, like=psi)
     return _weighted_score_sum(traj, logits, psi)
 
 
 def _check_reinforce(traj, logits, gamma, credit, discount_score) -> tuple[Trajectories, torch.Tensor, float]:
-    traj = _check_traj(traj)
+    traj = validate.batch(traj)
     gamma = validate.gamma(gamma)
     validate.one_of(credit, "credit", _CREDITS)
     validate.flag(discount_score, "discount_score")
     if credit == "return" and not discount_score:
         raise ValueError("discount_score=False applies to credit='reward_to_go' only: the total return "
                          "R = sum_k gamma^k r_k already carries the discount of every reward")
-    return traj, _check_logits(logits, traj), gamma
+    return traj, validate.batch_logits(traj, logits), gamma
 
 
 def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
@@ -255,15 +216,12 @@ def past_reward_terms(traj: Trajectories, logits, gamma: float) -> torch.Tensor:
     zero, and ``reinforce(..., "return")`` equals
     ``reinforce(..., "reward_to_go") + past_reward_terms(...)``.
     """
-    traj, logits = _check_traj(traj), _check_logits(logits, traj)
+    logits = validate.batch_logits(traj, logits)
     gamma = validate.gamma(gamma)
-    disc_r = traj.masked_rewards * _discounts(traj.horizon, gamma)
+    r = traj.masked_rewards
+    disc_r = r * discount_weights(traj.horizon, gamma, like=r)
     past = disc_r.cumsum(1) - disc_r  # exclusive cumulative sum: rewards before t
     return _weighted_score_sum(traj, logits, past)
-
-
-def _discounts(T: int, gamma: float) -> torch.Tensor:
-    return torch.from_numpy(discount_weights(T, gamma))  # [gamma^0, ..., gamma^(T-1)], float64
 
 
 # ----------------------------------------------------------------------------- off-policy
@@ -290,13 +248,14 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
     - ``"step"``: :math:`\sum_t \rho_t\, \gamma^t G_t\, \nabla\log\pi(a_t|s_t)`, the
       one-step correction used by PPO-style surrogates. Biased: states come from
       :math:`\beta`'s distribution and :math:`G_t` follows :math:`\beta` after ``t``;
-      its exact expectation is :func:`pglib.exact.expected_step_importance`.
+      its exact expectation is :func:`pglib.expected.step_importance`.
       Unbiased when :math:`\pi = \beta`.
     """
-    traj, gamma = _check_traj(traj), validate.gamma(gamma)
+    traj, gamma = validate.batch(traj), validate.gamma(gamma)
     validate.one_of(kind, "kind", _KINDS)
-    theta = _check_logits(target_logits, traj, "target_logits")
-    disc, r = _discounts(traj.horizon, gamma), traj.masked_rewards
+    target_logits = validate.batch_logits(traj, target_logits, "target_logits")
+    r = traj.masked_rewards
+    disc = discount_weights(traj.horizon, gamma, like=r)
     if kind == "trajectory":
         W = importance.trajectory_ratios(traj, target_logits, behaviour_logits)
         return W[:, None, None] * reinforce(traj, target_logits, gamma)
@@ -304,7 +263,7 @@ def importance_weighted(traj: Trajectories, target_logits, behaviour_logits,
         c = importance.per_decision_ratios(traj, target_logits, behaviour_logits)
         x = disc * c * r  # gamma^k r_k prod_{j<=k} rho_j
         psi = x.flip(1).cumsum(1).flip(1)  # sum over k >= t
-        return _weighted_score_sum(traj, theta, psi)
+        return _weighted_score_sum(traj, target_logits, psi)
     rho = importance.step_ratios(traj, target_logits, behaviour_logits)
     psi = rho * disc * reward_to_go(r, gamma)
-    return _weighted_score_sum(traj, theta, psi)
+    return _weighted_score_sum(traj, target_logits, psi)

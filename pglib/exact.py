@@ -11,6 +11,8 @@ Notation: :math:`\pi = \mathrm{softmax}(\theta)` row-wise, :math:`P_\pi[s, s'] =
 - Finite horizon ``T``: backward recursion :math:`V_T = 0`, :math:`Q_t = R + \gamma P V_{t+1}`,
   :math:`V_t = \sum_a \pi Q_t`, and :math:`J = \mu_0^\top V_0`. Here :math:`Q_t(s,a)` is the expected
   discounted reward-to-go :math:`\mathbb{E}[\sum_{k\ge t}\gamma^{k-t} r_k \mid s_t=s, a_t=a]`.
+
+The exact means of estimators and losses (their biases, shown exactly) are in :mod:`pglib.expected`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import torch
 
 from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
+from pglib.returns import discount_weights
 
 __all__ = ["time_q_values", "time_state_values", "state_values", "q_values", "advantages", "objective", "gradient",
-           "time_occupancy", "occupancy", "softmax_score_expectation", "theorem_gradient", "expected_direction",
-           "expected_action_baseline", "expected_step_importance"]
+           "time_occupancy", "occupancy", "softmax_score_expectation", "theorem_gradient", "need_finite_horizon"]
 
 
 def _check(mdp, logits) -> torch.Tensor:
@@ -39,7 +41,8 @@ def _pieces(mdp: TabularMDP, logits) -> tuple[torch.Tensor, torch.Tensor, torch.
     return pi, P_pi, r_pi
 
 
-def _need_finite(mdp: TabularMDP, what: str) -> int:
+def need_finite_horizon(mdp: TabularMDP, what: str) -> int:
+    """The horizon ``T`` of ``mdp``; a ValueError naming ``what`` when it has none."""
     validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if mdp.horizon is None:
         raise ValueError(f"{what} needs a finite horizon; this MDP has horizon=None (use mdp.with_(horizon=T))")
@@ -55,7 +58,7 @@ def _need_infinite(mdp: TabularMDP, what: str) -> None:
 
 def time_q_values(mdp: TabularMDP, logits) -> torch.Tensor:
     """Time-indexed action values ``Q_t(s, a)``, shape ``[T, S, A]`` (finite horizon)."""
-    T = _need_finite(mdp, "time_q_values")
+    T = need_finite_horizon(mdp, "time_q_values")
     pi = torch.softmax(_check(mdp, logits), -1)
     V_next = torch.zeros(mdp.n_states, dtype=DTYPE)
     Qs = []
@@ -118,7 +121,7 @@ def time_occupancy(mdp: TabularMDP, logits, horizon: int | None = None) -> torch
     """
     validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if horizon is None:
-        T = _need_finite(mdp, "time_occupancy without a horizon argument")
+        T = need_finite_horizon(mdp, "time_occupancy without a horizon argument")
     else:
         T = validate.steps(horizon, "horizon")
         validate.memory(validate.nbytes(T, mdp.n_states), f"time_occupancy over {T} steps")
@@ -141,7 +144,7 @@ def occupancy(mdp: TabularMDP, logits) -> torch.Tensor:
     _check(mdp, logits)
     if mdp.horizon is not None:
         p = time_occupancy(mdp, logits)
-        w = mdp.gamma ** torch.arange(mdp.horizon, dtype=DTYPE)
+        w = discount_weights(mdp.horizon, mdp.gamma, like=mdp.rewards)
         return (w[:, None] * p).sum(0) / w.sum()
     _, P_pi, _ = _pieces(mdp, logits)
     eye = torch.eye(mdp.n_states, dtype=DTYPE)
@@ -186,65 +189,3 @@ def theorem_gradient(mdp: TabularMDP, logits) -> torch.Tensor:
         pi, d = mdp.policy(logits), occupancy(mdp, logits)
         Q = q_values(mdp, logits)
         return d[:, None] * softmax_score_expectation(pi, Q) / (1 - mdp.gamma)
-
-
-def expected_direction(mdp: TabularMDP, logits,
-                       discount_score: bool = True) -> torch.Tensor:
-    r"""Exact mean of the reward-to-go estimator, finite horizon, shape ``[S, A]``.
-
-    .. math:: \mathbb{E}\Big[\sum_{t<T} w_t\, \nabla\log\pi(a_t|s_t)\, G_t\Big]
-              = \sum_t w_t \sum_s p_t(s) \sum_a \pi(a|s)\,\nabla\log\pi(a|s)\, Q_t(s,a)
-
-    with :math:`w_t = \gamma^t` (``discount_score=True``: equals :func:`gradient`) or
-    :math:`w_t = 1` (``False``: the direction most implementations follow; for gamma < 1
-    it is in general not the gradient of any objective, as Nota & Thomas 2020 show with
-    an MDP where it is not; Thomas 2014).
-    """
-    T = _need_finite(mdp, "expected_direction")
-    discount_score = validate.flag(discount_score, "discount_score")
-    with torch.no_grad():
-        pi = mdp.policy(logits)
-        p, Q = time_occupancy(mdp, logits), time_q_values(mdp, logits)
-        t = torch.arange(T, dtype=DTYPE)
-        w = mdp.gamma ** t if discount_score else torch.ones(T, dtype=DTYPE)
-        per_t = p[:, :, None] * softmax_score_expectation(pi[None], Q)  # [T, S, A]
-        return (w[:, None, None] * per_t).sum(0)
-
-
-def expected_action_baseline(mdp: TabularMDP, logits, action_baseline) -> torch.Tensor:
-    r"""Exact mean of ``estimators.reinforce(traj, logits, gamma, action_baseline=b)``
-    (reward-to-go, discounted score), finite horizon, shape ``[S, A]``:
-
-    .. math:: \nabla J - \sum_{t<T}\gamma^t \sum_s p_t(s) \sum_a \pi(a|s)\,
-              \nabla\log\pi(a|s)\, b(s,a)
-
-    The subtracted sum is the bias; it vanishes when ``b(s, a)`` does not depend on ``a``.
-    """
-    T = _need_finite(mdp, "expected_action_baseline")
-    b = validate.floats(action_baseline, "action_baseline", shape=(mdp.n_states, mdp.n_actions))
-    grad = gradient(mdp, logits)
-    with torch.no_grad():
-        pi = mdp.policy(logits)
-        p = time_occupancy(mdp, logits)  # [T, S]
-        w = mdp.gamma ** torch.arange(T, dtype=DTYPE)
-        bias = (w[:, None] * p).sum(0)[:, None] * softmax_score_expectation(pi, b)
-        return grad - bias
-
-
-def expected_step_importance(mdp: TabularMDP, target_logits, behaviour_logits) -> torch.Tensor:
-    r"""Exact mean of ``estimators.importance_weighted(..., kind="step")``, finite horizon,
-    shape ``[S, A]``:
-
-    .. math:: \sum_{t<T}\gamma^t \sum_s p^\beta_t(s) \sum_a \pi(a|s)\,
-              \nabla\log\pi(a|s)\, Q^\beta_t(s,a)
-
-    with :math:`p^\beta_t` and :math:`Q^\beta_t` the behaviour policy's state distribution and
-    time-indexed action values. Equals :func:`gradient` at ``target_logits`` when the two
-    policies coincide.
-    """
-    from pglib import offpolicy  # offpolicy builds on this module
-
-    _need_finite(mdp, "expected_step_importance")
-    validate.mdp_logits(mdp, target_logits, "target_logits")
-    validate.mdp_logits(mdp, behaviour_logits, "behaviour_logits")
-    return offpolicy.single_step_expectation(mdp, target_logits, behaviour_logits, critic="behaviour")

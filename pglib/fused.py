@@ -39,9 +39,9 @@ import torch
 from pglib import validate
 from pglib.mdp import TabularMDP
 from pglib.returns import discount_weights
-from pglib.sampling import _resolve_horizon, inverse_cdf_table
+from pglib.sampling import resolve_horizon, inverse_cdf_table
 
-__all__ = ["reinforce_estimates", "reinforce_moments", "Moments", "available"]
+__all__ = ["reinforce_estimates", "reinforce_moments", "Moments", "available", "estimates_from_uniforms"]
 
 _KERNELS = None
 _LANES = 4  # trajectories sampled in lockstep by the kernels
@@ -177,7 +177,7 @@ class _Tables(NamedTuple):
 
 
 def _tables(mdp, logits, horizon, gamma) -> _Tables:
-    T = _resolve_horizon(mdp, horizon)  # also checks that mdp is a TabularMDP
+    T = resolve_horizon(mdp, horizon)  # also checks that mdp is a TabularMDP
     gamma = mdp.gamma if gamma is None else validate.gamma(gamma)
     with torch.no_grad():
         logits = mdp.check_logits(logits).detach()
@@ -211,7 +211,7 @@ def _rng(seed) -> np.random.Generator:
     return np.random.default_rng(validate.seed(seed))
 
 
-def _estimates_from_uniforms(mdp: TabularMDP, logits, uniforms, horizon=None, gamma=None) -> np.ndarray:
+def estimates_from_uniforms(mdp: TabularMDP, logits, uniforms, horizon=None, gamma=None) -> np.ndarray:
     """Per-trajectory estimates ``[N, S, A]`` from given uniforms ``[N, 2T]`` (row n: trajectory n's choices
     ``s_0, a_0, s_1, a_1, ...``). The deterministic core of :func:`reinforce_estimates`, exposed for tests."""
     tb = _tables(mdp, logits, horizon, gamma)

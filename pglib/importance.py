@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from pglib import losses, validate
+from pglib import exact, losses, validate
 from pglib.mdp import DTYPE, TabularMDP
 from pglib.sampling import Trajectories
 from pglib.stats import effective_sample_size
@@ -34,15 +34,13 @@ def _logits(x, name: str) -> torch.Tensor:
 
 
 def _check_pair(traj, target_logits, behaviour_logits) -> tuple[Trajectories, torch.Tensor, torch.Tensor]:
-    from pglib.estimators import _check_logits
-
-    traj = validate.instance(traj, "traj", Trajectories, "a pglib.sampling.Trajectories batch")
+    traj = validate.batch(traj)
     tl, bl = _logits(target_logits, "target_logits"), _logits(behaviour_logits, "behaviour_logits")
     if tl.shape != bl.shape:
         raise ValueError(f"target_logits and behaviour_logits must have the same shape [S, A]; "
                          f"got {tuple(tl.shape)} and {tuple(bl.shape)}")
     try:
-        _check_logits(tl, traj, "target_logits")
+        validate.batch_logits(traj, tl, "target_logits")
     except ValueError as e:
         raise ValueError(f"the batch's states and actions do not fit the logits: {e}") from None
     return traj, tl, bl
@@ -111,12 +109,10 @@ def kl_divergence(states, logits_p, logits_q) -> torch.Tensor:
     lp, lq = validate.logits(logits_p, "logits_p"), validate.logits(logits_q, "logits_q")
     if lp.shape != lq.shape:
         raise ValueError(f"logits_p and logits_q must have the same shape [S, A]; got {tuple(lp.shape)}, {tuple(lq.shape)}")
-    per_state = losses._categorical_kl(lp, lq)
+    per_state = losses.categorical_kl(lp, lq)
     if states is None:
         return per_state
     if isinstance(states, TabularMDP):
-        from pglib import exact
-
         if (states.n_states, states.n_actions) != tuple(lp.shape):
             raise ValueError(f"logits_p must have shape [S, A] = [{states.n_states}, {states.n_actions}] to match "
                              f"the MDP; got {tuple(lp.shape)}")

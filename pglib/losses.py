@@ -40,11 +40,10 @@ from __future__ import annotations
 import torch
 
 from pglib import validate
-
-from pglib import validate
+from pglib.returns import discount_weights, reward_to_go
 
 __all__ = ["surrogate_loss", "importance_ratio", "ratio_surrogate", "clipped_surrogate", "clip_mask",
-           "categorical_kl", "kl_penalty"]
+           "categorical_kl", "kl_penalty", "reduce_terms", "surrogate_values"]
 
 _REDUCTIONS = ("trajectory", "mean", "none")
 _LOGP = ("logp", "logp_new", "logp_old")  # inputs that are log-probabilities (<= 0)
@@ -85,7 +84,10 @@ def _check_steps(mask, reduction: str, density: bool = False, **tensors) -> tupl
     return (*out.values(), m)
 
 
-def _reduce(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
+def reduce_terms(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
+    """Per-step loss terms ``[..., T]`` (masked steps set to 0) reduced as every loss here reduces them:
+    ``"trajectory"`` sums over steps and averages over trajectories, ``"mean"`` averages over all
+    entries, ``"none"`` keeps ``[..., T]``. The inputs are taken as checked."""
     if mask is not None:
         # torch.where, not multiplication: a masked step may hold inf (e.g. a ratio of padding) and 0*inf = nan.
         terms = torch.where(mask, terms, torch.zeros((), dtype=terms.dtype))
@@ -117,9 +119,9 @@ def surrogate_loss(logp, advantages, mask=None, reduction: str = "trajectory",
         >>> surrogate_loss(logp, torch.tensor([[1.0, 2.0]]))
         tensor(3.4657)   # = -(log 0.5 * 1 + log 0.25 * 2)
     """
-    logp, adv, mask = _check_steps(mask, reduction, density=density, logp=logp,
-                                   advantages=advantages)
-    return _reduce(-logp * adv.detach(), mask, reduction)
+    logp, advantages, mask = _check_steps(mask, reduction, density=density, logp=logp,
+                                          advantages=advantages)
+    return reduce_terms(-logp * advantages.detach(), mask, reduction)
 
 
 def importance_ratio(logp_new, logp_old) -> torch.Tensor:
@@ -154,12 +156,7 @@ def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = 
     logp_new, logp_old, adv, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old,
                                                  advantages=advantages)
     rho = importance_ratio(logp_new, logp_old)
-    return _reduce(-rho * adv.detach(), mask, reduction)
-
-
-def _check_eps(eps) -> float:
-    """The clip range's half-width: a real number in (0, 1) (the range is [1 - eps, 1 + eps])."""
-    return validate.real(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
+    return reduce_terms(-rho * adv.detach(), mask, reduction)
 
 
 def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=None,
@@ -184,12 +181,12 @@ def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=Non
         >>> clipped_surrogate(lp_new, lp_old, torch.tensor([1.0, -1.0]), eps=0.2)
         tensor(0.3000)    # = -(min(1.5, 1.2) * 1) - (min(-1.5, -1.2)) = -1.2 + 1.5
     """
-    eps = _check_eps(eps)
+    eps = validate.clip_eps(eps)
     logp_new, logp_old, adv, mask = _check_steps(mask, reduction, logp_new=logp_new, logp_old=logp_old,
                                                  advantages=advantages)
     rho, adv = importance_ratio(logp_new, logp_old), adv.detach()
     terms = -torch.minimum(rho * adv, torch.clamp(rho, 1.0 - eps, 1.0 + eps) * adv)
-    return _reduce(terms, mask, reduction)
+    return reduce_terms(terms, mask, reduction)
 
 
 def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
@@ -206,7 +203,7 @@ def clip_mask(ratio, advantages, eps: float = 0.2) -> torch.Tensor:
         >>> clip_mask(ratio, torch.tensor([1.0, -1.0, 1.0, -1.0]), eps=0.2)
         tensor([ True, False, False,  True])
     """
-    eps = _check_eps(eps)
+    eps = validate.clip_eps(eps)
     ratio, adv, _ = _check_steps(None, "none", ratio=ratio, advantages=advantages)
     if (ratio.detach() < 0).any():
         raise ValueError(f"ratio must be >= 0 (a ratio of probabilities); "
@@ -225,11 +222,6 @@ def categorical_kl(logits_p, logits_q) -> torch.Tensor:
         tensor(0.5108)    # = 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1)
     """
     lp, lq, _ = _check_steps(None, "none", logits_p=logits_p, logits_q=logits_q)
-    return _categorical_kl(lp, lq)
-
-
-def _categorical_kl(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
-    """The formula of :func:`categorical_kl` for checked logits (``lp`` may hold -inf: probability 0)."""
     lp, lq = torch.log_softmax(lp, -1), torch.log_softmax(lq, -1)
     p = lp.exp()
     # 0 * log 0 = 0: where p(a) = 0 the term vanishes whatever q(a) is.
@@ -266,4 +258,15 @@ def kl_penalty(logp_new, logp_old, mask=None, estimator: str = "k3", reduction: 
     log_rho = _log_ratio(logp_new, logp_old)
     rho = torch.exp(log_rho)
     terms = -log_rho if estimator == "k1" else (rho - 1.0) - log_rho
-    return _reduce(terms, mask, reduction)
+    return reduce_terms(terms, mask, reduction)
+
+
+def surrogate_values(traj, logits, gamma: float) -> torch.Tensor:
+    r"""Per-trajectory :math:`\sum_t m_t\,\gamma^t\log\pi_\theta(a_t|s_t)\,G_t`, shape ``[N]``; its mean
+    estimates :func:`pglib.expected.surrogate`. ``traj``: a :class:`pglib.sampling.Trajectories` batch."""
+    logits = validate.batch_logits(traj, logits)
+    gamma = validate.gamma(gamma)
+    log_pi = torch.log_softmax(logits, -1)[traj.states, traj.actions]  # [N, T]
+    G = reward_to_go(torch.where(traj.mask, traj.rewards, torch.zeros((), dtype=validate.DTYPE)), gamma)
+    disc = discount_weights(traj.horizon, gamma, like=G)
+    return torch.where(traj.mask, disc * log_pi * G, torch.zeros((), dtype=validate.DTYPE)).sum(-1)

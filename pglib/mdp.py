@@ -27,7 +27,7 @@ __all__ = ["DTYPE", "TabularMDP", "TabularEnv", "as_float64", "bandit", "chain",
            "short_corridor",
            "SequenceMDP", "sequence_problem"]
 
-DTYPE = torch.float64
+DTYPE = validate.DTYPE  # defined once, in pglib.validate
 
 
 def as_float64(x, name: str) -> torch.Tensor:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from pglib import exact, losses, validate
+from pglib.returns import discount_weights
 from pglib.mdp import DTYPE, TabularMDP
 
 __all__ = ["single_step_expectation", "time_kl", "trajectory_kl", "weight_second_moment", "limiting_ess_fraction",
@@ -38,7 +39,7 @@ _CRITICS = ("behaviour", "target")
 def _need_horizon(mdp: TabularMDP, what: str, *logits) -> int:
     """The door of every function here: the horizon T of ``mdp`` (a ValueError naming ``what`` if it
     has none), and each of ``logits`` (given as ``(value, name)``) fits the MDP."""
-    T = exact._need_finite(mdp, what)
+    T = exact.need_finite_horizon(mdp, what)
     for value, name in logits:
         validate.mdp_logits(mdp, value, name)
     return T
@@ -55,11 +56,11 @@ def _behaviour_advantage(mdp: TabularMDP, behaviour_logits) -> tuple[torch.Tenso
 
 def _state_kl(mdp: TabularMDP, logits_p, logits_q) -> torch.Tensor:
     """Per-state KL(p || q), ``[S]``; 0 at terminal states, which take no decision."""
-    return torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), losses._categorical_kl(logits_p, logits_q))
+    return torch.where(mdp.terminal, torch.zeros((), dtype=DTYPE), losses.categorical_kl(logits_p, logits_q))
 
 
 def _score_weights(mdp: TabularMDP, T: int) -> torch.Tensor:
-    return mdp.gamma ** torch.arange(T, dtype=DTYPE)
+    return discount_weights(T, mdp.gamma, like=mdp.rewards)
 
 
 def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
@@ -85,12 +86,13 @@ def single_step_expectation(mdp: TabularMDP, logits, behaviour_logits,
     With ``behaviour_logits == logits`` both equal :func:`pglib.exact.gradient`. With
     ``critic="behaviour"`` this is the expectation of
     ``pglib.estimators.importance_weighted(..., kind="step")`` (also given by
-    :func:`pglib.exact.expected_step_importance`); the difference between the two
+    :func:`pglib.expected.step_importance`); the difference between the two
     critics splits the estimator's bias into a state-distribution part and a value part.
     """
-    T = _need_horizon(mdp, "single_step_expectation", (logits, "logits"),
-                      (behaviour_logits, "behaviour_logits"))
+    _need_horizon(mdp, "single_step_expectation", (logits, "logits"),
+                  (behaviour_logits, "behaviour_logits"))
     validate.one_of(critic, "critic", _CRITICS)
+    T = mdp.horizon
     with torch.no_grad():
         pi = mdp.policy(logits)
         p_old = exact.time_occupancy(mdp, behaviour_logits)  # [T, S]
@@ -143,8 +145,9 @@ def weight_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> torch.Ten
     variance of the weight is this minus one; it grows geometrically in ``t`` whenever
     the policies differ.
     """
-    T = _need_horizon(mdp, "weight_second_moment", (logits, "logits"),
-                      (behaviour_logits, "behaviour_logits"))
+    _need_horizon(mdp, "weight_second_moment", (logits, "logits"),
+                  (behaviour_logits, "behaviour_logits"))
+    T = mdp.horizon
     with torch.no_grad():
         pi, mu = mdp.policy(logits), mdp.policy(behaviour_logits)
         if ((mu == 0) & (pi > 0)).any():
@@ -194,7 +197,7 @@ def surrogate_objective(mdp: TabularMDP, logits, behaviour_logits, eps: float | 
     T = _need_horizon(mdp, "surrogate_objective", (behaviour_logits, "behaviour_logits"))
     logits = mdp.check_logits(logits)
     beta = validate.real(beta, "beta", low=0.0)
-    eps = None if eps is None else losses._check_eps(eps)
+    eps = None if eps is None else validate.clip_eps(eps)
     mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)                            # [S, A], [T, S], [T, S, A]
     A_old = _score_weights(mdp, T)[:, None, None] * A_old
     weight = p_old[:, :, None] * mu[None]                                                      # P_old(s_t=s, a_t=a)
@@ -231,7 +234,7 @@ def clip_fraction(mdp: TabularMDP, logits, behaviour_logits, eps: float) -> torc
     :math:`P_\mathrm{old}(\text{clip\_mask}(\rho_t, A^{\mathrm{old}}_t(s_t,a_t), \epsilon) \mid s_t \text{ not terminal})`
     with the exact behaviour advantage (as in :func:`surrogate_objective`)."""
     T = _need_horizon(mdp, "clip_fraction", (logits, "logits"), (behaviour_logits, "behaviour_logits"))
-    eps = losses._check_eps(eps)
+    eps = validate.clip_eps(eps)
     with torch.no_grad():
         pi = mdp.policy(logits)
         mu, p_old, A_old = _behaviour_advantage(mdp, behaviour_logits)

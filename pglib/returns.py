@@ -14,7 +14,8 @@ import torch
 
 from pglib import validate
 
-__all__ = ["check_gamma", "reward_to_go", "total_return", "discount_weights", "reward_to_go_episodic", "gae"]
+__all__ = ["check_gamma", "reward_to_go", "total_return", "discounts", "discount_weights", "reward_to_go_episodic",
+           "gae"]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -46,6 +47,12 @@ def total_return(rewards: Array, gamma: float = 1.0) -> Array:
     return reward_to_go(rewards, gamma)[..., 0]
 
 
+def discounts(gamma: float, t: Array) -> Array:
+    r""":math:`\gamma^t` at each entry of the step indices ``t`` (numpy or torch, any shape): the one
+    place pglib raises the discount to a power. ``gamma`` is taken as checked."""
+    return gamma ** t
+
+
 def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> Array:
     r"""Per-step discount factors :math:`[\gamma^0, \gamma^1, \dots, \gamma^{T-1}]`, shape ``[T]``.
 
@@ -55,10 +62,10 @@ def discount_weights(horizon: int, gamma: float, like: Array | None = None) -> A
     horizon = validate.steps(horizon, "horizon", minimum=0)
     if like is not None and not isinstance(like, (np.ndarray, torch.Tensor)):
         raise validate.ArgumentTypeError(f"like must be None, a numpy array or a torch tensor; got {type(like).__name__}")
-    w = np.array([gamma**t for t in range(horizon)], dtype=np.float64)
+    w = discounts(gamma, torch.arange(horizon, dtype=torch.float64))
     if isinstance(like, torch.Tensor):
-        return torch.as_tensor(w, dtype=like.dtype if like.is_floating_point() else torch.float64, device=like.device)
-    return w
+        return w.to(dtype=like.dtype if like.is_floating_point() else torch.float64, device=like.device)
+    return w.numpy()
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,8 @@ import torch
 from pglib import validate
 from pglib.mdp import DTYPE, TabularMDP
 
-__all__ = ["Trajectories", "sample_trajectories", "iter_trajectories", "inverse_cdf_table", "make_generator"]
+__all__ = ["Trajectories", "sample_trajectories", "iter_trajectories", "inverse_cdf_table", "make_generator",
+           "resolve_horizon"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Trajectories:
 
     def __post_init__(self) -> None:
         # A hand-built batch is validated and copied (the caller keeps no handle on it); the
-        # sampler builds its batches with _trusted, skipping both.
+        # sampler builds its batches with trusted, skipping both.
         states = validate.integers(self.states, "states", ndim=2, copy=True)
         shape = tuple(states.shape)
         actions = validate.integers(self.actions, "actions", copy=True)
@@ -95,7 +96,7 @@ class Trajectories:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def _trusted(cls, states, actions, rewards, mask, logp=None, n_states=None, n_actions=None) -> "Trajectories":
+    def trusted(cls, states, actions, rewards, mask, logp=None, n_states=None, n_actions=None) -> "Trajectories":
         """A batch from pglib's own samplers: fields known to be valid, not copied or checked again."""
         self = object.__new__(cls)
         for name, value in (("states", states), ("actions", actions), ("rewards", rewards), ("mask", mask),
@@ -137,7 +138,7 @@ class Trajectories:
             i %= self.n
             index = slice(i, i + 1)
         pick = lambda x: None if x is None else x[index]  # noqa: E731
-        return Trajectories._trusted(pick(self.states), pick(self.actions), pick(self.rewards), pick(self.mask),
+        return Trajectories.trusted(pick(self.states), pick(self.actions), pick(self.rewards), pick(self.mask),
                                      pick(self.logp), self.n_states, self.n_actions)
 
     @staticmethod
@@ -151,7 +152,7 @@ class Trajectories:
                 raise ValueError(f"parts must share one horizon; parts[0] has T = {parts[0].horizon}, "
                                  f"parts[{i}] has T = {p.horizon}")
         logp = None if any(p.logp is None for p in parts) else torch.cat([p.logp for p in parts])
-        return Trajectories._trusted(torch.cat([p.states for p in parts]), torch.cat([p.actions for p in parts]),
+        return Trajectories.trusted(torch.cat([p.states for p in parts]), torch.cat([p.actions for p in parts]),
                                      torch.cat([p.rewards for p in parts]), torch.cat([p.mask for p in parts]), logp,
                                      *_common_shape(parts))
 
@@ -197,7 +198,8 @@ def make_generator(seed: int | None = None, generator: torch.Generator | None = 
 _check_count = validate.positive_int  # the name pglib.fused imports
 
 
-def _resolve_horizon(mdp: TabularMDP, horizon) -> int:
+def resolve_horizon(mdp: TabularMDP, horizon) -> int:
+    """The number of steps to sample: ``horizon``, or the MDP's own (required when it has none)."""
     validate.instance(mdp, "mdp", TabularMDP, "a TabularMDP")
     if horizon is None:
         if mdp.horizon is None:
@@ -221,7 +223,7 @@ def _check_size(n: int, T: int) -> None:
 class _Sampler:
     """Precomputed inverse-CDF tables for one (mdp, logits) pair."""
 
-    def __init__(self, mdp: TabularMDP, logits, horizon: int) -> None:  # after _resolve_horizon checked mdp
+    def __init__(self, mdp: TabularMDP, logits, horizon: int) -> None:  # after resolve_horizon checked mdp
         with torch.no_grad():
             logits = mdp.check_logits(logits).detach()
             S, A = mdp.n_states, mdp.n_actions
@@ -291,7 +293,7 @@ class _Sampler:
             logp.masked_fill_(~mask, 0.0)
         else:
             mask = torch.ones(T, n, dtype=torch.bool)
-        return Trajectories._trusted(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
+        return Trajectories.trusted(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
 
 
 def _group_size(group_size, n: int) -> int:
@@ -342,7 +344,7 @@ def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None
     """
     n = validate.positive_int(n, "n")
     G = _group_size(group_size, n)
-    T = _resolve_horizon(mdp, horizon)
+    T = resolve_horizon(mdp, horizon)
     _check_size(n, T)
     gen = make_generator(seed, generator)
     return _Sampler(mdp, logits, T).sample(n, gen, G)
@@ -362,7 +364,7 @@ def iter_trajectories(mdp: TabularMDP, logits, n: int, chunk_size: int = 100_000
     """
     n = validate.positive_int(n, "n")
     chunk_size = validate.positive_int(chunk_size, "chunk_size")
-    T = _resolve_horizon(mdp, horizon)
+    T = resolve_horizon(mdp, horizon)
     _check_size(min(n, chunk_size), T)
     gen = make_generator(seed, generator)
     # checked now, not when the first chunk is asked for

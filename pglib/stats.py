@@ -43,8 +43,13 @@ import torch
 from pglib import validate
 
 __all__ = [
+    "as_numpy",
+    "format_p",
+    "format_percent",
+    "format_sig",
     "NULL_RTOL",
     "RANK_RTOL",
+    "Result",
     "UnbiasednessResult",
     "VarianceRatio",
     "mean_and_se",
@@ -77,7 +82,7 @@ RANK_RTOL = 1e-5
 # --------------------------------------------------------------------------------------------
 
 
-def _to_numpy(x, name: str) -> tuple[np.ndarray, float]:
+def as_numpy(x, name: str) -> tuple[np.ndarray, float]:
     """``x`` as a float64 numpy array, and the machine epsilon of the dtype it arrived in."""
     if isinstance(x, torch.Tensor):
         t = x.detach().cpu()
@@ -103,7 +108,7 @@ def _to_numpy(x, name: str) -> tuple[np.ndarray, float]:
 
 
 def _samples(samples, name: str = "samples", min_n: int = 2) -> tuple[np.ndarray, float]:
-    x, eps = _to_numpy(samples, name)
+    x, eps = as_numpy(samples, name)
     if x.ndim < 1:
         raise ValueError(f"{name} must have a leading sample axis, shape [N, ...]; got a scalar")
     if x.shape[0] < min_n:
@@ -113,7 +118,7 @@ def _samples(samples, name: str = "samples", min_n: int = 2) -> tuple[np.ndarray
 
 def _samples_and_exact(samples, exact) -> tuple[np.ndarray, np.ndarray, float]:
     x, eps_x = _samples(samples)
-    e, eps_e = _to_numpy(exact, "exact")
+    e, eps_e = as_numpy(exact, "exact")
     if x.shape[1:] != e.shape:
         raise ValueError(
             f"samples must have shape [N, *exact.shape] = [N, {', '.join(map(str, e.shape))}]; "
@@ -206,20 +211,47 @@ def z_scores(samples, exact):
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt(x: float, sig: int) -> str:
+def format_sig(x: float, sig: int) -> str:
     """``x`` with ``sig`` significant digits (``inf`` stays ``inf``)."""
     if math.isinf(x):
         return "inf"
     return f"{x:.{sig}g}"
 
 
-def _fmt_p(p: float) -> str:
-    """p-values with 2 significant digits; below 1e-16 they are not trustworthy digits."""
-    return "p<1e-16" if p < 1e-16 else f"p={p:.2g}"
+def format_p(p: float, label: str = "p") -> str:
+    """A p-value with 2 significant digits, below 1e-16 only as ``<1e-16`` (those digits are not
+    trustworthy): ``format_p(0.0123) == "p=0.012"``, ``format_p(1e-20) == "p<1e-16"``; with
+    ``label=""`` just ``"0.012"`` or ``"<1e-16"``."""
+    text = "<1e-16" if p < 1e-16 else f"{p:.2g}"
+    if not label:
+        return text
+    return f"{label}{text}" if text.startswith("<") else f"{label}={text}"
+
+
+def format_percent(p: float) -> str:
+    """A probability as a percentage with two significant digits: ``0.0016667 -> '0.17%'``."""
+    if p == 0:
+        return "0%"
+    if p < 1e-6:
+        return f"{p:.0e}".replace("e-0", "e-")
+    x = 100 * p
+    return f"{x:.2g}%" if x < 10 else f"{x:.3g}%"
+
+
+class Result:
+    """The one family of outcomes pglib reports (:class:`UnbiasednessResult`,
+    :class:`pglib.verify.Report`, :class:`pglib.verify.checklist.Verdict`): ``passed`` says whether
+    the check passed, and ``str()`` says in a few lines what was measured."""
+
+    __slots__ = ()
+
+    @property
+    def passed(self) -> bool:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class UnbiasednessResult:
+class UnbiasednessResult(Result):
     """Outcome of :func:`unbiasedness_test`.
 
     Attributes:
@@ -263,6 +295,11 @@ class UnbiasednessResult:
     _magnitude: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
+    def passed(self) -> bool:
+        """``not reject``: the data are consistent with the exact mean at ``alpha``."""
+        return not self.reject
+
+    @property
     def null_rejected(self) -> bool:
         """True when the rejection comes from a bias where the samples do not vary."""
         return self.null_bias > self.null_tolerance
@@ -270,9 +307,9 @@ class UnbiasednessResult:
     def statistic_text(self) -> str:
         """The measured statistic, rounded: e.g. ``Hotelling T²=12.35, rank 10, n=20000``."""
         if self.method == "hotelling":
-            head = f"Hotelling T²={_fmt(self.statistic, 4)}, rank {self.rank}, n={self.n}"
+            head = f"Hotelling T²={format_sig(self.statistic, 4)}, rank {self.rank}, n={self.n}"
         else:
-            head = f"Bonferroni max|t|={_fmt(self.statistic, 4)} over {self.rank} coordinates, n={self.n}"
+            head = f"Bonferroni max|t|={format_sig(self.statistic, 4)} over {self.rank} coordinates, n={self.n}"
         if self.null_rejected:
             head += (f", mean off by {self.null_bias:.2g} (relative) where the samples never vary"
                      f" (tolerance {self.null_tolerance:.2g})")
@@ -281,7 +318,7 @@ class UnbiasednessResult:
     # ---------------------------------------------------------------- power
 
     def _shift_vector(self, shift, name: str) -> np.ndarray:
-        v, _ = _to_numpy(shift, name)
+        v, _ = as_numpy(shift, name)
         if v.size != self.dims:
             raise ValueError(f"{name} must have {self.dims} entries (the shape of exact); "
                              f"got shape {v.shape}")
@@ -404,7 +441,7 @@ class UnbiasednessResult:
         """One deterministic line: statistic (4 significant digits), p (2), decision."""
         rel = "<" if self.reject else "≥"
         verdict = "rejected" if self.reject else "not rejected"
-        return (f"{self.statistic_text()}, {_fmt_p(self.p_value)} {rel} α={self.alpha:g}: "
+        return (f"{self.statistic_text()}, {format_p(self.p_value)} {rel} α={self.alpha:g}: "
                 f"H0 E[x]=exact {verdict}")
 
 
@@ -535,8 +572,8 @@ def hotelling_power(shift, covariance, n: int, alpha: float) -> float:
     :mod:`pglib.enumeration`. Example: ``d = 1``, unit variance, ``alpha = 0.05`` and
     ``shift = 2.8 / sqrt(n)`` give power 0.80.
     """
-    delta, _ = _to_numpy(shift, "shift")
-    sigma, _ = _to_numpy(covariance, "covariance")
+    delta, _ = as_numpy(shift, "shift")
+    sigma, _ = as_numpy(covariance, "covariance")
     delta = delta.reshape(-1)
     d = delta.size
     if sigma.shape != (d, d):
@@ -585,8 +622,8 @@ class VarianceRatio:
     def summary(self) -> str:
         """One deterministic line, 4 significant digits: ``Var(a)/Var(b)=0.4123, 99% CI [0.3987, 0.4264] ...``."""
         pairing = f"paired, n={self.n_a}" if self.paired else f"independent, n={self.n_a} and {self.n_b}"
-        return (f"Var(a)/Var(b)={_fmt(self.ratio, 4)}, {self.confidence * 100:g}% CI "
-                f"[{_fmt(self.low, 4)}, {_fmt(self.high, 4)}] ({pairing})")
+        return (f"Var(a)/Var(b)={format_sig(self.ratio, 4)}, {self.confidence * 100:g}% CI "
+                f"[{format_sig(self.low, 4)}, {format_sig(self.high, 4)}] ({pairing})")
 
 
 def variance_ratio(a, b, confidence: float = 0.99, paired: bool | None = None) -> VarianceRatio:
@@ -661,7 +698,7 @@ def effective_sample_size(importance_weights) -> float:
 
     Example: ``effective_sample_size([1, 1, 2]) == 16 / 6 = 2.667``.
     """
-    w, _ = _to_numpy(importance_weights, "importance_weights")
+    w, _ = as_numpy(importance_weights, "importance_weights")
     if w.ndim != 1 or w.size == 0:
         raise ValueError("importance_weights must be a non-empty 1-D array [N]; "
                          f"got shape {w.shape}")
@@ -708,8 +745,8 @@ def cosine_similarity(a, b) -> float:
 
     Example: ``cosine_similarity([1, 0], [1, 1]) == 1/sqrt(2)``.
     """
-    x, _ = _to_numpy(a, "a")
-    y, _ = _to_numpy(b, "b")
+    x, _ = as_numpy(a, "a")
+    y, _ = as_numpy(b, "b")
     x, y = x.reshape(-1), y.reshape(-1)
     if x.size != y.size:
         raise ValueError(f"a and b must have the same number of entries; got {x.size} and {y.size}")

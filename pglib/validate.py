@@ -41,8 +41,8 @@ import torch
 
 __all__ = [
     "DTYPE", "MEMORY_BUDGET", "MAX_STEPS", "ArgumentTypeError",
-    "describe", "floats", "float_array", "integers", "mask", "logits", "mdp_logits",
-    "positive_int", "nonnegative_int", "seed", "real", "gamma", "probability", "flag", "one_of",
+    "describe", "floats", "float_array", "integers", "mask", "logits", "mdp_logits", "batch", "batch_logits",
+    "positive_int", "nonnegative_int", "seed", "real", "gamma", "clip_eps", "probability", "flag", "one_of",
     "instance", "same_shape", "finite", "distribution", "memory", "nbytes", "steps",
 ]
 
@@ -248,6 +248,35 @@ def mdp_logits(mdp, x: Any, name: str = "logits") -> torch.Tensor:
     return t
 
 
+_BATCH_FIELDS = ("states", "actions", "rewards", "mask", "n_states", "n_actions")
+
+
+def batch(traj: Any, name: str = "traj") -> Any:
+    """``traj`` itself if it is a batch of trajectories (a :class:`pglib.sampling.Trajectories`:
+    ``states``, ``actions``, ``rewards``, ``mask``, ``n_states``, ``n_actions``); validate imports
+    nothing of pglib, so the batch is recognised by its fields."""
+    if not all(hasattr(traj, f) for f in _BATCH_FIELDS):
+        raise _kind_error(name, "a pglib.sampling.Trajectories batch", traj)
+    return traj
+
+
+def batch_logits(traj: Any, x: Any, name: str = "logits") -> torch.Tensor:
+    """Logits ``[S, A]`` (detached, float64) that fit the batch ``traj`` (see :func:`batch`): its
+    recorded MDP shape, or else the states and actions it holds."""
+    batch(traj)
+    t = logits(x, name).detach()
+    S, A = t.shape
+    if traj.n_states is not None:
+        if (traj.n_states, traj.n_actions) != (S, A):
+            raise ValueError(f"{name} must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the MDP "
+                             f"the batch was sampled from; got {tuple(t.shape)}")
+    else:
+        why = f"to match {name} of shape [S, A] = [{S}, {A}]"
+        integers(traj.states, "traj.states", high=S, why=why)
+        integers(traj.actions, "traj.actions", high=A, why=why)
+    return t
+
+
 def same_shape(ref_name: str, ref: torch.Tensor, **others) -> None:
     """``ValueError`` unless every tensor in ``others`` has the shape of ``ref``."""
     for name, x in others.items():
@@ -336,6 +365,11 @@ def real(x: Any, name: str, *, low: float | None = None, high: float | None = No
 def gamma(x: Any, name: str = "gamma") -> float:
     """A discount factor: a real number in [0, 1]."""
     return real(x, name, low=0.0, high=1.0)
+
+
+def clip_eps(x: Any, name: str = "eps") -> float:
+    """A clip range's half-width: a real number in (0, 1) (the range is [1 - eps, 1 + eps])."""
+    return real(x, name, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def probability(x: Any, name: str) -> float:

@@ -1,7 +1,7 @@
 """Bad input never gets a silent answer (issue 13): property-based tests over pglib's public entry points.
 
 For every entry point below (the modules mdp, sampling, enumeration, exact, returns, baselines,
-scorefn, estimators, importance, offpolicy, losses, surrogate, checks, policies, lqr, device,
+scorefn, estimators, importance, offpolicy, losses, expected, checklist, policies, lqr, device,
 plotting, fused, display):
 
 - generated **bad** values of each class (wrong kind: strings, bools, complex, None, objects;
@@ -28,8 +28,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import pglib.display
-from pglib import (baselines, checks, device, enumeration, estimators, exact, importance, losses, lqr, mdp,
-                   offpolicy, plotting, policies, returns, sampling, scorefn, surrogate, validate)
+from pglib import (baselines, enumeration, estimators, exact, expected, importance, losses, mdp, offpolicy,
+                   returns, sampling, scorefn, validate)
+from pglib.practice import device, lqr, plotting, policies
+from pglib.verify import checklist
 
 FLOAT64_DEFAULT = True
 BAD = (TypeError, ValueError)
@@ -244,7 +246,7 @@ SPECS: list[Spec] = [
        dict(mdp="object", logits="tensor", horizon="steps")),
     _T("exact.theorem_gradient", exact.theorem_gradient, lambda w: dict(mdp=w.m_inf, logits=w.logits),
        dict(mdp="object", logits="tensor")),
-    _T("exact.expected_direction", exact.expected_direction,
+    _T("expected.direction", expected.direction,
        lambda w: dict(mdp=w.m, logits=w.logits, discount_score=False),
        dict(mdp="object", logits="tensor", discount_score="flag")),
     _T("exact.softmax_score_expectation", exact.softmax_score_expectation,
@@ -293,7 +295,7 @@ SPECS: list[Spec] = [
        lambda w: dict(mdp=w.m, trajectories=w.traj, logits=w.logits),
        dict(mdp="object", trajectories="object", logits="tensor", dynamics="flag")),
     # estimators
-    _T("estimators.score", estimators.score,
+    _T("scorefn.tabular_score", scorefn.tabular_score,
        lambda w: dict(logits=w.logits, states=w.traj.states, actions=w.traj.actions),
        dict(logits="tensor_any", states="int_tensor", actions="int_tensor")),
     _T("estimators.weighted_score_sum", estimators.weighted_score_sum,
@@ -312,10 +314,10 @@ SPECS: list[Spec] = [
     _T("estimators.importance_weighted", estimators.importance_weighted,
        lambda w: dict(traj=w.traj, target_logits=w.logits, behaviour_logits=w.behaviour, gamma=0.9),
        dict(traj="object", target_logits="tensor", behaviour_logits="tensor", gamma="gamma", kind="choice")),
-    _T("exact.expected_action_baseline", exact.expected_action_baseline,
+    _T("expected.action_baseline", expected.action_baseline,
        lambda w: dict(mdp=w.m, logits=w.logits, action_baseline=w.behaviour),
        dict(mdp="object", logits="tensor", action_baseline="tensor")),
-    _T("exact.expected_step_importance", exact.expected_step_importance,
+    _T("expected.step_importance", expected.step_importance,
        lambda w: dict(mdp=w.m, target_logits=w.logits, behaviour_logits=w.behaviour),
        dict(mdp="object", target_logits="tensor", behaviour_logits="tensor")),
     # importance
@@ -354,30 +356,30 @@ SPECS: list[Spec] = [
     _T("losses.kl_penalty", losses.kl_penalty, lambda w: dict(logp_new=w.logp, logp_old=w.logp_old, mask=w.mask),
        dict(logp_new="tensor", logp_old="tensor", mask="mask", estimator="choice", reduction="choice")),
     # surrogate
-    _T("surrogate.policy_distribution", lambda **kw: surrogate.policy_distribution(**kw).logits,
+    _T("scorefn.policy_distribution", lambda **kw: scorefn.policy_distribution(**kw).logits,
        lambda w: dict(policy=w.cat, obs=w.obs), dict(policy="object", obs="tensor")),
-    _T("surrogate.per_sample_scores", surrogate.per_sample_scores,
+    _T("scorefn.per_sample_scores", scorefn.per_sample_scores,
        lambda w: dict(policy=w.cat, obs=w.obs, actions=w.cat_actions),
        dict(policy="object", obs="tensor", actions="int_tensor")),
-    _T("surrogate.per_sample_scores[gaussian]", surrogate.per_sample_scores,
+    _T("scorefn.per_sample_scores[gaussian]", scorefn.per_sample_scores,
        lambda w: dict(policy=w.gauss, obs=w.obs, actions=w.gauss_actions), dict(obs="tensor", actions="tensor")),
-    _T("surrogate.score_function_gradient", surrogate.score_function_gradient,
+    _T("scorefn.score_function_gradient", scorefn.score_function_gradient,
        lambda w: dict(policy=w.cat, obs=w.obs, actions=w.cat_actions, weights=w.values[:, 0], n=w.N),
        dict(obs="tensor", actions="int_tensor", weights="tensor", n="count")),
-    _T("surrogate.expected_surrogate", surrogate.expected_surrogate, lambda w: dict(mdp=w.m, logits=w.logits),
+    _T("expected.surrogate", expected.surrogate, lambda w: dict(mdp=w.m, logits=w.logits),
        dict(mdp="object", logits="tensor")),
-    _T("surrogate.surrogate_values", surrogate.surrogate_values,
+    _T("losses.surrogate_values", losses.surrogate_values,
        lambda w: dict(traj=w.traj, logits=w.logits, gamma=0.9), dict(traj="object", logits="tensor", gamma="gamma")),
     # checks (valid calls that pass the check)
-    _T("checks.check_on_policy", checks.check_on_policy,
+    _T("checklist.check_on_policy", checklist.check_on_policy,
        lambda w: dict(logp_stored=w.logp_old, logp_current=w.logp_old.clone(), mask=w.mask),
        dict(logp_stored="tensor", logp_current="tensor", mask="mask", atol="nonneg", density="flag")),
-    _T("checks.check_reward_to_go", checks.check_reward_to_go,
+    _T("checklist.check_reward_to_go", checklist.check_reward_to_go,
        lambda w: dict(weights=returns.reward_to_go(w.rewards, 0.9), rewards=w.rewards, gamma=0.9, mask=w.mask),
        dict(weights="tensor", rewards="tensor", gamma="gamma", mask="mask", baseline="tensor", atol="nonneg")),
-    _T("checks.check_normalized", checks.check_normalized, lambda w: dict(advantages=baselines.standardize(
+    _T("checklist.check_normalized", checklist.check_normalized, lambda w: dict(advantages=baselines.standardize(
         w.values, eps=0.0), mask=w.mask), dict(advantages="tensor", mask="mask", atol="nonneg")),
-    _T("checks.check_stochastic", checks.check_stochastic, lambda w: dict(policy_or_dist=w.values.abs() + 0.5),
+    _T("checklist.check_stochastic", checklist.check_stochastic, lambda w: dict(policy_or_dist=w.values.abs() + 0.5),
        dict(policy_or_dist="tensor", min_std="nonneg", min_entropy="nonneg"),
        says=dict(policy_or_dist="standard deviation|policy_or_dist")),
     # policies
@@ -550,11 +552,11 @@ def test_issue_13_examples_are_refused_or_handled():
                        estimators.reinforce(traj, torch.zeros(4, 2), 1.0))
     # logits with more states than the batch knows
     with pytest.raises(ValueError, match="logits must have shape"):
-        surrogate.surrogate_values(traj, torch.zeros(5, 2), 1.0)
+        losses.surrogate_values(traj, torch.zeros(5, 2), 1.0)
     # observations that would broadcast
     pol = policies.CategoricalMLP(3, 2, hidden=(4,)).double()
     with pytest.raises(ValueError, match="obs must have shape"):
-        surrogate.per_sample_scores(pol, torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
+        scorefn.per_sample_scores(pol, torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
     # negative indices do not wrap around
     with pytest.raises(ValueError, match="states must lie in"):
         baselines.values_at(torch.zeros(3), torch.tensor([[-1, 0]]))
@@ -585,11 +587,11 @@ def test_issue_13_examples_are_refused_or_handled():
     with pytest.raises(ValueError, match="pi"):
         exact.softmax_score_expectation(torch.tensor([[2.0, -1.0]]), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="atol"):
-        checks.check_on_policy(torch.zeros(3), torch.ones(3), atol=math.nan)
+        checklist.check_on_policy(torch.zeros(3), torch.ones(3), atol=math.nan)
     with pytest.raises(ValueError, match="logp_stored"):
-        checks.check_on_policy(torch.ones(3), torch.ones(3))
+        checklist.check_on_policy(torch.ones(3), torch.ones(3))
     with pytest.raises(ValueError, match="standard deviations"):
-        checks.check_stochastic(torch.tensor([1.0, math.inf]))
+        checklist.check_stochastic(torch.tensor([1.0, math.inf]))
     # deferred validation: checked when called, not when consumed
     with pytest.raises(ValueError, match="n must be a positive integer"):
         sampling.iter_trajectories(m, torch.zeros(4, 2), 0)

@@ -103,7 +103,7 @@ def _wrong_discount():
     pi, A = m.policy(logits), exact.advantages(m, logits)
     s, a = torch.meshgrid(torch.arange(5), torch.arange(3), indexing="ij")
     s, a = s.reshape(-1), a.reshape(-1)
-    values = A[s, a][:, None, None] * estimators.score(logits, s, a) / (1 - m.gamma)
+    values = A[s, a][:, None, None] * scorefn.tabular_score(logits, s, a) / (1 - m.gamma)
     d_wrong = exact.occupancy(m.with_(gamma=0.87), logits)
     prob = (d_wrong[:, None] * pi).reshape(-1)
     mean = torch.einsum("k,kxy->xy", prob, values)

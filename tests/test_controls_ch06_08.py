@@ -16,7 +16,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pglib import estimators, exact, importance, lqr, mdp, offpolicy, sampling, stats, surrogate
+from pglib import estimators, exact, expected, importance, losses, mdp, offpolicy, sampling, stats
+from pglib.practice import lqr
 from pglib.enumeration import all_trajectories
 
 SEEDS = 200
@@ -85,14 +86,14 @@ def _ch06_weak_baseline(n: int, first_seed: int):
 def _ch06_wrong_gamma(n: int, first_seed: int, gamma: float = 0.995):
     rm = mdp.random_mdp(4, 3, seed=3, gamma=1.0, horizon=5)
     L0 = torch.zeros(4, 3, dtype=torch.float64)
-    S = surrogate.expected_surrogate(rm, L0)
+    S = expected.surrogate(rm, L0)
     enum = all_trajectories(rm, L0, max_trajectories=300_000)
-    mean, cov = _cov(enum, surrogate.surrogate_values(enum.trajectories, L0, gamma))
-    assert torch.allclose(mean, surrogate.expected_surrogate(rm.with_(gamma=gamma), L0).reshape(1))
+    mean, cov = _cov(enum, losses.surrogate_values(enum.trajectories, L0, gamma))
+    assert torch.allclose(mean, expected.surrogate(rm.with_(gamma=gamma), L0).reshape(1))
     predicted = stats.hotelling_power(mean - S.reshape(1), cov, n, ALPHA_CH06)
 
     def samples(n_, s):
-        return surrogate.surrogate_values(sampling.sample_trajectories(rm, L0, n_, seed=s), L0, gamma)
+        return losses.surrogate_values(sampling.sample_trajectories(rm, L0, n_, seed=s), L0, gamma)
 
     return predicted, _rejections(samples, S, n, first_seed, ALPHA_CH06)
 

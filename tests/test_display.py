@@ -3,6 +3,8 @@ and what is shown is the real source (the head and the formula are contiguous sl
 
 from __future__ import annotations
 
+import ast
+import builtins
 import inspect
 import json
 import pathlib
@@ -12,7 +14,7 @@ import textwrap
 import pytest
 
 import pglib
-from pglib import display
+from pglib import display, validate
 
 BOOK = pathlib.Path(__file__).resolve().parent.parent / "book"
 
@@ -20,6 +22,7 @@ BOOK = pathlib.Path(__file__).resolve().parent.parent / "book"
 def _displayed() -> list:
     """Every pglib function a chapter shows with show_source(...)."""
     import importlib
+    import importlib.util
 
     names = set()
     for nb in sorted(BOOK.glob("*.ipynb")):
@@ -34,10 +37,16 @@ def _displayed() -> list:
             parts = name.split(".")
             if parts[0] == "pglib":
                 parts = parts[1:]
-            if len(parts) == 1:  # e.g. `train`, imported from pglib.train
-                parts = ["train", parts[0]]
-            obj = importlib.import_module(f"pglib.{parts[0]}")
-            for p in parts[1:]:
+            if len(parts) == 1:  # e.g. `train`, imported from pglib.practice.train
+                parts = ["practice", "train", parts[0]]
+            if importlib.util.find_spec(f"pglib.{parts[0]}") is None:  # e.g. checklist.check_x
+                parts = next([pkg, *parts] for pkg in ("verify", "practice")
+                             if importlib.util.find_spec(f"pglib.{pkg}.{parts[0]}") is not None)
+            k = len(parts) - 1  # the longest prefix that is a module, e.g. practice.train
+            while k > 1 and importlib.util.find_spec(f"pglib.{'.'.join(parts[:k])}") is None:
+                k -= 1
+            obj = importlib.import_module(f"pglib.{'.'.join(parts[:k])}")
+            for p in parts[k:]:
                 obj = getattr(obj, p)
             objects.append(obj)
     return objects
@@ -47,7 +56,7 @@ DISPLAYED = _displayed()
 
 
 def _text(obj, full=False) -> str:
-    return display._text(obj, full)
+    return display.shown_text(obj, full)
 
 
 def test_the_book_displays_functions():
@@ -75,8 +84,8 @@ def test_shown_source_is_the_signature_and_a_contiguous_slice_of_the_real_source
 @pytest.mark.parametrize("obj", DISPLAYED, ids=lambda o: o.__qualname__)
 def test_displayed_formulas_fit_the_page(obj):
     head, door, formula = display.source_parts(obj)
-    if not door or obj.__module__ == "pglib.train":
-        pytest.skip("no door" if not door else "pglib.train belongs to the practice chapter")
+    if not door or obj.__module__ == "pglib.practice.train":
+        pytest.skip("no door" if not door else "pglib.practice.train belongs to the practice chapter")
     wide = [line for line in formula.splitlines() if len(line) > 88]
     assert not wide, f"{obj.__qualname__}: formula lines wider than 88 characters: {wide}"
 
@@ -101,3 +110,59 @@ def test_a_function_without_a_door_is_shown_whole_and_bad_arguments_are_refused(
         display.show_source(plain, full=1)
     with pytest.raises(TypeError, match="show_source shows functions"):
         display.show_source(3)
+
+
+def _names_defined_in(tree: ast.AST) -> set:
+    """Every name a piece of code binds: assignment targets, loop and comprehension variables,
+    ``with ... as``, ``except ... as``, nested functions and classes, and their parameters."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            out.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return out
+
+
+def _free_names_of_shown_slice(obj) -> set:
+    """Names the displayed formula reads that neither the shown text nor the function's module
+    (or the builtins) defines: they could only come from the omitted door."""
+    head, door, formula = display.source_parts(obj)
+    if not door:
+        return set()
+    shown = ast.parse(textwrap.dedent(head + "    pass\n" + textwrap.indent(textwrap.dedent(formula), "    ")))
+    read = {n.id for n in ast.walk(shown) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    known = _names_defined_in(shown) | set(vars(builtins)) | set(getattr(obj, "__globals__", {}))
+    return read - known
+
+
+FUNCTIONS = [o for o in DISPLAYED if inspect.isfunction(o)]
+
+
+@pytest.mark.parametrize("obj", FUNCTIONS, ids=lambda o: o.__qualname__)
+def test_displayed_code_stands_alone(obj):
+    """A displayed formula uses only the parameters, what it defines itself and module-level names;
+    the door it hides may rebind a parameter but never define a name the formula needs."""
+    free = _free_names_of_shown_slice(obj)
+    assert not free, f"{obj.__qualname__}: the shown formula uses {sorted(free)}, defined only in the hidden checks"
+
+
+def test_the_stand_alone_check_catches_a_name_defined_at_the_door():
+    def leaky(x):
+        """Doc."""
+        n = validate.positive_int(x, "x")
+        return n * 2
+
+    def clean(x):
+        """Doc."""
+        x = validate.positive_int(x, "x")
+        return x * 2
+
+    assert _free_names_of_shown_slice(leaky) == {"n"}
+    assert _free_names_of_shown_slice(clean) == set()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from pglib import estimators, exact, mdp, stats
+from pglib import estimators, exact, expected, mdp, scorefn, stats
 from pglib.sampling import Trajectories, sample_trajectories
 
 ALPHA = 1e-3
@@ -123,14 +123,14 @@ def test_importance_weighted_matches_autograd_loop():
 
 def test_score_and_weighted_score_sum():
     traj = hand_batch()
-    dense = estimators.score(LOGITS, traj.states, traj.actions)  # [N, T, S, A]
+    dense = scorefn.tabular_score(LOGITS, traj.states, traj.actions)  # [N, T, S, A]
     for n in range(traj.n):
         for t in range(traj.horizon):
             torch.testing.assert_close(dense[n, t], autograd_score(LOGITS, int(traj.states[n, t]), int(traj.actions[n, t])))
     w = torch.randn(traj.n, traj.horizon, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(estimators.weighted_score_sum(traj, LOGITS, w),
                                (dense * (w * traj.mask)[..., None, None]).sum(1))
-    assert estimators.score(torch.zeros(1, 2), [0], [1]).tolist() == [[[-0.5, 0.5]]]
+    assert scorefn.tabular_score(torch.zeros(1, 2), [0], [1]).tolist() == [[[-0.5, 0.5]]]
 
 
 def test_rows_sum_to_zero_and_identity():
@@ -193,13 +193,13 @@ def test_biased_estimators_match_their_exact_expectations(name):
     traj = sample_trajectories(m, logits, n=30_000, seed=7)
     b_sa = exact.time_q_values(m, logits)[0].detach()
     est = estimators.reinforce(traj, logits, m.gamma, discount_score=False)
-    res = stats.unbiasedness_test(est, exact.expected_direction(m, logits, discount_score=False), ALPHA)
+    res = stats.unbiasedness_test(est, expected.direction(m, logits, discount_score=False), ALPHA)
     assert not res.reject, res.summary()
     est = estimators.reinforce(traj, logits, m.gamma, action_baseline=b_sa)
-    res = stats.unbiasedness_test(est, exact.expected_action_baseline(m, logits, b_sa), ALPHA)
+    res = stats.unbiasedness_test(est, expected.action_baseline(m, logits, b_sa), ALPHA)
     assert not res.reject, res.summary()
     # and the action-dependent baseline really is biased: its exact expectation is not the gradient
-    assert (exact.expected_action_baseline(m, logits, b_sa) - exact.gradient(m, logits)).abs().max() > 1e-3
+    assert (expected.action_baseline(m, logits, b_sa) - exact.gradient(m, logits)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("name", ["random_gamma1", "random_gamma09", "corridor"])
@@ -212,10 +212,10 @@ def test_off_policy_estimators(name):
         res = stats.unbiasedness_test(estimators.importance_weighted(traj, target, behaviour, m.gamma, kind), grad, ALPHA)
         assert not res.reject, f"{kind}: {res.summary()}"
     est = estimators.importance_weighted(traj, target, behaviour, m.gamma, "step")
-    res = stats.unbiasedness_test(est, exact.expected_step_importance(m, target, behaviour), ALPHA)
+    res = stats.unbiasedness_test(est, expected.step_importance(m, target, behaviour), ALPHA)
     assert not res.reject, res.summary()
     # the one-step correction is exact when the policies coincide
-    torch.testing.assert_close(exact.expected_step_importance(m, target, target), grad)
+    torch.testing.assert_close(expected.step_importance(m, target, target), grad)
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -249,5 +249,5 @@ def test_sampled_batch_checks_logits_shape_cheaply():
     with pytest.raises(ValueError, match=r"\[S, A\] = \[3, 2\]"):
         estimators.reinforce(traj, torch.zeros(4, 2), 1.0)
     with pytest.raises(ValueError, match="finite horizon"):
-        exact.expected_step_importance(m.with_(horizon=None, gamma=0.9), torch.zeros(3, 2), torch.zeros(3, 2))
+        expected.step_importance(m.with_(horizon=None, gamma=0.9), torch.zeros(3, 2), torch.zeros(3, 2))
     assert np.isfinite(estimators.reinforce(traj, torch.zeros(3, 2), 1.0).numpy()).all()

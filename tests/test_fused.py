@@ -76,7 +76,7 @@ def test_same_uniforms_match_plain_loop(case):
     m, logits, gamma = problems()[case]
     T = m.horizon or 7
     U = np.random.default_rng(case).random((300, 2 * T))
-    got = fused._estimates_from_uniforms(m, logits, U, horizon=T, gamma=gamma)
+    got = fused.estimates_from_uniforms(m, logits, U, horizon=T, gamma=gamma)
     want = plain_loop(m, logits, U, gamma)
     assert got.shape == (300, m.n_states, m.n_actions) and got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
@@ -90,7 +90,7 @@ def test_same_uniforms_match_torch_path(case):
     n, T = 500, m.horizon
     u = torch.rand(2 * T, n, generator=torch.Generator().manual_seed(7), dtype=torch.float64)  # the sampler's draws
     want = estimators.reinforce(sampling.sample_trajectories(m, logits, n, seed=7), logits, gamma).numpy()
-    got = fused._estimates_from_uniforms(m, logits, u.T.numpy().copy(), gamma=gamma)
+    got = fused.estimates_from_uniforms(m, logits, u.T.numpy().copy(), gamma=gamma)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
@@ -100,7 +100,7 @@ def test_seed_chunking_and_moments_agree():
     b = fused.reinforce_estimates(m, logits, 5000, seed=3, chunk_size=777)
     np.testing.assert_array_equal(a, b)  # the stream does not depend on the chunk size
     U = np.random.default_rng(3).random((5000, 2 * m.horizon))
-    np.testing.assert_array_equal(a, fused._estimates_from_uniforms(m, logits, U))
+    np.testing.assert_array_equal(a, fused.estimates_from_uniforms(m, logits, U))
     mo = fused.reinforce_moments(m, logits, 5000, seed=3, chunk_size=613)
     assert mo.n == 5000
     np.testing.assert_allclose(mo.mean, a.mean(0), rtol=0, atol=1e-12)
@@ -143,4 +143,4 @@ def test_bad_inputs_name_the_argument():
         fused.reinforce_estimates(m.with_(horizon=None), logits, 10, seed=0)
     for U in (np.zeros((3, 5)), np.full((3, 24), 1.0), np.full((3, 24), np.nan), np.zeros((3, 24), np.float32)):
         with pytest.raises(ValueError, match="uniforms"):
-            fused._estimates_from_uniforms(m, logits, U)
+            fused.estimates_from_uniforms(m, logits, U)

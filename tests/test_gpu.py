@@ -1,10 +1,10 @@
 """The GPU path: on a machine with CUDA, the practice chapter and the trainer run on the GPU.
 
-``pglib.device.default_device()`` picks CUDA whenever ``torch.cuda.is_available()``, and
-``pglib.train.train`` (``Config.device=None``) puts its networks there; nothing in a chapter names a
+``pglib.practice.device.default_device()`` picks CUDA whenever ``torch.cuda.is_available()``, and
+``pglib.practice.train.train`` (``Config.device=None``) puts its networks there; nothing in a chapter names a
 device. So on a CUDA machine:
 
-- ``pglib.train`` on CartPole-v1, briefly, must put the policy (and the value baseline's loss) on CUDA
+- ``pglib.practice.train`` on CartPole-v1, briefly, must put the policy (and the value baseline's loss) on CUDA
   and still learn something a history can show;
 - ``book/09_practice.ipynb`` must run to the end under nbclient, in a fresh kernel, with CUDA as
   the default device and CUDA memory actually used by the kernel.
@@ -29,7 +29,7 @@ CELL_TIMEOUT_S = 600
 # Appended to the practice notebook after its own cells: report what the kernel used.
 PROBE = """\
 import json as _json, torch as _torch
-from pglib.device import default_device as _default_device
+from pglib.practice.device import default_device as _default_device
 print("GPU-PROBE " + _json.dumps({
     "default_device": str(_default_device()),
     "cuda_available": _torch.cuda.is_available(),
@@ -39,7 +39,7 @@ print("GPU-PROBE " + _json.dumps({
 
 
 def test_default_device_is_cuda():
-    from pglib.device import default_device, resolve_device
+    from pglib.practice.device import default_device, resolve_device
 
     assert default_device().type == "cuda"
     assert resolve_device(None).type == "cuda"
@@ -47,12 +47,12 @@ def test_default_device_is_cuda():
 
 
 def test_train_cartpole_runs_on_cuda():
-    from pglib.train import Config, train
+    from pglib.practice.train import Config, train
 
     cfg = Config(total_steps=4_000, seed=0, progress=False, stop_when_solved=False)  # device=None: the default
     policy, history = train(cfg)
     devices = {p.device.type for p in policy.parameters()}
-    assert devices == {"cuda"}, f"pglib.train put the policy on {devices}, expected CUDA (pglib.device decides)"
+    assert devices == {"cuda"}, f"pglib.practice.train put the policy on {devices}, expected CUDA (pglib.practice.device decides)"
     assert history.update_steps and history.episode_returns, "no update or finished episode in 4000 steps"
     assert all(math.isfinite(x) for x in history.policy_loss), "non-finite policy loss on CUDA"
     assert all(math.isfinite(x) for x in history.value_loss), "non-finite value loss on CUDA"
@@ -75,7 +75,7 @@ def test_practice_chapter_runs_on_cuda():
     assert line, f"the probe cell printed nothing recognisable: {probe!r}"
     report = json.loads(line[len("GPU-PROBE "):])
     assert report["cuda_available"], f"the notebook's kernel does not see CUDA: {report}"
-    assert report["default_device"] == "cuda", f"pglib.device.default_device() in the kernel: {report}"
+    assert report["default_device"] == "cuda", f"pglib.practice.device.default_device() in the kernel: {report}"
     assert report["max_memory_allocated"] > 0, f"the practice chapter ran but allocated nothing on CUDA: {report}"
     failed = [c for c in nb.cells if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -1,11 +1,11 @@
-"""pglib.lqr: the exact objective against Monte Carlo, its gradient against finite differences,
+"""pglib.practice.lqr: the exact objective against Monte Carlo, its gradient against finite differences,
 and the REINFORCE estimator against the exact gradient."""
 
 import numpy as np
 import pytest
 import torch
 
-from pglib import lqr
+from pglib.practice import lqr
 
 K0 = torch.tensor([[-0.5, -0.8]], dtype=torch.float64)
 

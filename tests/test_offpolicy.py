@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pglib import enumeration, estimators, exact, mdp, offpolicy
+from pglib import enumeration, estimators, exact, expected, mdp, offpolicy
 from reference import clipped_by_cases, softmax_score
 
 FLOAT64_DEFAULT = True  # torch's default dtype is float64 while this module's tests run (tests/conftest.py)
@@ -61,7 +61,7 @@ def test_single_step_expectation_by_enumeration(m, th, old):
 @pytest.mark.parametrize("m, th, old", CASES)
 def test_single_step_agrees_with_estimators_and_is_exact_on_policy(m, th, old):
     assert torch.allclose(offpolicy.single_step_expectation(m, th, old),
-                          exact.expected_step_importance(m, th, old), atol=1e-12)
+                          expected.step_importance(m, th, old), atol=1e-12)
     for critic in ("behaviour", "target"):
         assert torch.allclose(offpolicy.single_step_expectation(m, th, th, critic=critic), exact.gradient(m, th),
                               atol=1e-10)

@@ -34,7 +34,9 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_core_runs_without_the_optional_extras():
     out = _run("""
         import torch, pglib
-        from pglib import estimators, exact, train, plotting, rollout, tabular
+        from pglib import estimators, exact
+        from pglib.practice import train, plotting, rollout
+        from pglib.verify import gym_bridge
         m = pglib.chain(3, horizon=3)
         r = pglib.check_estimator(lambda t, x: estimators.reinforce(t, x, m.gamma), m, torch.zeros(3, 2), n=500)
         with train._progress_bar(train.Config(progress=True)) as bar:

@@ -1,4 +1,4 @@
-"""pglib.policies and pglib.device against hand formulas and sampling frequencies."""
+"""pglib.practice.policies and pglib.practice.device against hand formulas and sampling frequencies."""
 
 import math
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from pglib import device as pgdevice
-from pglib.policies import CategoricalMLP, GaussianMLP, ValueMLP, mlp, policy_for
+from pglib.practice import device as pgdevice
+from pglib.practice.policies import CategoricalMLP, GaussianMLP, ValueMLP, mlp, policy_for
 
 
 def test_categorical_log_prob_is_log_softmax_by_hand():
@@ -63,21 +63,21 @@ def test_gaussian_sampler_moments_and_linear_policy():
     torch.testing.assert_close(pi.mean(torch.tensor([[1.0, 1.0]])), torch.tensor([[-1.0]]))
 
 
-def test_numpy_forward_equals_torch_forward():
+def testnumpy_forward_equals_torch_forward():
     torch.manual_seed(3)
     pi = CategoricalMLP(4, 2, hidden=(16, 16), activation="relu")
     with torch.no_grad():
         pi.net[-1].weight.normal_()
     obs = np.random.default_rng(1).normal(size=(7, 4))
-    from pglib.policies import _numpy_forward
+    from pglib.practice.policies import numpy_forward
 
-    np.testing.assert_allclose(_numpy_forward(pi.net, "relu")(obs), pi.logits(obs).detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(numpy_forward(pi.net, "relu")(obs), pi.logits(obs).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("hidden", [(), (8,), (32, 32), (8, 8, 8)])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("shape", [(4,), (6, 4), (2, 3, 4)])
-def test_numpy_forward_any_depth_and_input_rank(hidden, activation, shape):
+def testnumpy_forward_any_depth_and_input_rank(hidden, activation, shape):
     # the rollout path: same values as the float64 torch network, and the caller's input left untouched
     torch.manual_seed(0)
     net = torch.nn.Sequential(*CategoricalMLP(4, 3, hidden=hidden, activation=activation).net).double()
@@ -86,9 +86,9 @@ def test_numpy_forward_any_depth_and_input_rank(hidden, activation, shape):
             p.normal_()
     obs = np.random.default_rng(2).normal(size=shape)
     before = obs.copy()
-    from pglib.policies import _numpy_forward
+    from pglib.practice.policies import numpy_forward
 
-    got = _numpy_forward(net, activation)(obs)
+    got = numpy_forward(net, activation)(obs)
     np.testing.assert_allclose(got, net(torch.as_tensor(obs)).detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(obs, before)
 

@@ -1,11 +1,11 @@
-"""pglib.rollout against a single-environment, step-by-step reference, plus the invariants of
+"""pglib.practice.rollout against a single-environment, step-by-step reference, plus the invariants of
 next-step autoreset on the native vectorized CartPole."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from pglib.rollout import VectorCollector, make_vec_env
+from pglib.practice.rollout import VectorCollector, make_vec_env
 
 LIMIT = 20  # a short time limit, so that segments contain both terminations and truncations
 
@@ -126,7 +126,7 @@ def test_bad_inputs():
 
 
 def test_steps_per_env_runs_whole_episodes_until_each_env_has_k_steps():
-    from pglib.rollout import VectorCollector, make_vec_env
+    from pglib.practice.rollout import VectorCollector, make_vec_env
 
     c = VectorCollector(make_vec_env("CartPole-v1", 3), seed=2)
     b = c.episodes(lambda obs, rng: rng.integers(0, 2, size=len(obs)), steps_per_env=60)
@@ -164,7 +164,7 @@ def test_episode_time_and_simulated_steps_by_hand():
 
 
 def test_evaluate_is_reproducible_and_separate():
-    from pglib.rollout import evaluate
+    from pglib.practice.rollout import evaluate
 
     act = lambda obs: (obs[:, 2] > 0).astype(np.int64)  # noqa: E731  (lean with the pole)
     first, second = evaluate(act, "CartPole-v1", 5, seed=3), evaluate(act, "CartPole-v1", 5, seed=3)

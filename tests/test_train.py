@@ -1,4 +1,4 @@
-"""pglib.train: config validation, the advantage weights against hand computations (the
+"""pglib.practice.train: config validation, the advantage weights against hand computations (the
 discount gamma^t kept), the verified solve against its own evaluation record, determinism,
 bad environments refused, torch's thread count restored, and a short learning run."""
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import pglib.rollout
+import pglib.practice.rollout
 from pglib.losses import surrogate_loss
 from pglib.returns import reward_to_go
-from pglib.rollout import VectorCollector, evaluate, make_vec_env
-from pglib.train import Config, actor, step_weights, train
+from pglib.practice.rollout import VectorCollector, evaluate, make_vec_env
+from pglib.practice.train import Config, actor, step_weights, train
 
 
 class _Endless(gym.Env):
@@ -159,7 +159,7 @@ def test_threads_restored_on_every_exit(monkeypatch):
 
 
 def test_endless_episode_is_an_error_naming_the_task(monkeypatch):
-    monkeypatch.setattr(pglib.rollout, "EPISODE_STEP_CAP", 200)
+    monkeypatch.setattr(pglib.practice.rollout, "EPISODE_STEP_CAP", 200)
     with pytest.raises(ValueError, match=r"Endless-v0.*200 steps"):
         train(Config(env_id="pglib-test/Endless-v0", total_steps=1_000, num_envs=2, progress=False))
 

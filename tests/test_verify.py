@@ -5,7 +5,7 @@
 - a bias of exactly ``detectable_bias`` along grad J is caught about 80% of the time (binomial
   99% interval over 200 seeds);
 - ``exact_bias`` equals the closed-form expectation of the dropped-gamma^t estimator
-  (pglib.exact.expected_direction) and twice -grad J for a missing minus sign;
+  (pglib.expected.direction) and twice -grad J for a missing minus sign;
 - bad arguments fail before anything is sampled.
 """
 
@@ -18,13 +18,14 @@ import scipy.stats
 import torch
 
 import pglib
-from pglib import estimators, exact, verify, zoo
+from pglib import estimators, exact, expected, verify
+from pglib.verify import bug_zoo
 from pglib.returns import reward_to_go
 
 FLOAT64_DEFAULT = True
 
-MDP = zoo.problem()
-LOGITS = zoo.problem_logits()
+MDP = bug_zoo.problem()
+LOGITS = bug_zoo.problem_logits()
 GRAD = exact.gradient(MDP, LOGITS)
 
 
@@ -64,8 +65,8 @@ def test_bias_at_detectable_bias_is_caught_80_percent_of_the_time():
 
 
 def test_exact_bias_of_the_dropped_discount_matches_the_closed_form():
-    r = verify.check_estimator(zoo.MISTAKES["dropped_gamma_t"].estimator(MDP), MDP, LOGITS, n=5_000)
-    want = exact.expected_direction(MDP, LOGITS, discount_score=False) - GRAD
+    r = verify.check_estimator(bug_zoo.MISTAKES["dropped_gamma_t"].estimator(MDP), MDP, LOGITS, n=5_000)
+    want = expected.direction(MDP, LOGITS, discount_score=False) - GRAD
     assert r.exact_bias is not None
     torch.testing.assert_close(r.exact_bias, want, rtol=1e-10, atol=1e-12)
     assert not r.unbiased and "biased" in str(r)
@@ -80,7 +81,7 @@ def test_correct_estimator_and_loss_have_zero_exact_bias():
 
 
 def test_missing_minus_is_minus_twice_the_gradient_and_never_up_to_scale():
-    r = verify.check_loss(zoo.MISTAKES["missing_minus"].loss(MDP), MDP, LOGITS, batch_size=8, n_batches=300)
+    r = verify.check_loss(bug_zoo.MISTAKES["missing_minus"].loss(MDP), MDP, LOGITS, batch_size=8, n_batches=300)
     torch.testing.assert_close(r.exact_bias, -2 * GRAD, rtol=1e-10, atol=1e-12)
     assert not r.unbiased and not r.unbiased_up_to_scale and r.scale < 0
     assert "minus" in str(r)
@@ -143,7 +144,7 @@ def test_bad_estimator_output_fails_on_the_trial_call(bad, error, match):
     (lambda traj, logits: torch.tensor(1.0), ValueError, "no gradient"),
     (lambda traj, logits: 1.0, TypeError, "scalar tensor"),
     (lambda traj, logits: correct_loss(traj, logits) * math.nan, ValueError, "finite"),
-    (zoo.MISTAKES["old_logp_not_detached"].loss(MDP), ValueError, "identically zero"),
+    (bug_zoo.MISTAKES["old_logp_not_detached"].loss(MDP), ValueError, "identically zero"),
 ])
 def test_bad_loss_fails_on_the_trial_call(bad, error, match):
     f = _Counting(bad)
@@ -168,7 +169,7 @@ def test_bad_arguments_name_the_argument(kwargs, error, match):
 
 
 def test_report_text_names_the_state_and_the_closest_mistake():
-    r = verify.check_estimator(zoo.MISTAKES["reward_shifted"].estimator(MDP), MDP, LOGITS, n=5_000)
+    r = verify.check_estimator(bug_zoo.MISTAKES["reward_shifted"].estimator(MDP), MDP, LOGITS, n=5_000)
     text = str(r)
     assert "biased" in text and "state s" in text and "closest known mistake" in text
     assert all(len(line) <= 88 for line in text.splitlines())

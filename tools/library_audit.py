@@ -1,6 +1,6 @@
 """What the policy gradients of Stable-Baselines3 (A2C, PPO) and TorchRL (ReinforceLoss) estimate.
 
-Each library's own loss runs on pglib.zoo.problem() (3 states and a terminal goal, 3 actions,
+Each library's own loss runs on pglib.verify.bug_zoo.problem() (3 states and a terminal goal, 3 actions,
 gamma 0.8, horizon 4) seen through gymnasium with one-hot observations and a linear policy head
 (logits = W onehot(s) + b: a tabular softmax policy). Settings as close to REINFORCE as each
 library allows: no entropy term, no value loss (SB3: vf_coef=0, so the critic keeps its initial
@@ -8,8 +8,8 @@ weights), Monte Carlo returns (SB3: gae_lambda=1; TorchRL: the TD(1) estimator),
 normalization, no gradient clipping, learning rate 0 (every batch sees the same policy), one
 rollout of 32 steps per gradient. The gradient of the library's policy loss with respect to W and b
 is recorded per rollout and compared with the exact gradient by the chain rule
-(pglib.tabular.exact_parameter_gradient), and with the exact mean of the estimator that drops
-gamma^t (pglib.exact.expected_direction(..., discount_score=False)).
+(pglib.verify.gym_bridge.exact_parameter_gradient), and with the exact mean of the estimator that drops
+gamma^t (pglib.expected.direction(..., discount_score=False)).
 The last two rows are controls on the fixed-length variant of the problem, where a rollout of 32
 steps holds 8 whole episodes, so no return is cut and bootstrapped by the critic.
 Results: pglib/data/library_audit.json.
@@ -26,7 +26,8 @@ import pathlib
 import numpy as np
 import torch
 
-from pglib import exact, stats, tabular, verify, zoo
+from pglib import exact, expected, stats
+from pglib.verify import bug_zoo, gym_bridge, unbiased
 
 OUT = (
     pathlib.Path(__file__).resolve().parents[1]
@@ -40,11 +41,11 @@ NO_CUT = " (control: 4-step episodes, none cut)"
 
 def _directions(mdp, head, logits_of):
     params = list(head.parameters())
-    L = tabular.state_logits(
+    L = gym_bridge.state_logits(
         head, mdp.n_states, one_hot=True, logits_of=logits_of
     ).double()
     gJ = torch.autograd.grad(exact.objective(mdp, L), params, retain_graph=True)
-    d = exact.expected_direction(mdp, L.detach(), discount_score=False)
+    d = expected.direction(mdp, L.detach(), discount_score=False)
     gd = torch.autograd.grad(L, params, grad_outputs=d)
     flat = lambda gs: torch.cat([g.reshape(-1).double() for g in gs])  # noqa: E731
     return flat(gJ), flat(gd)
@@ -56,7 +57,7 @@ def _summary(samples, gJ, gd, mdp):
     gJ, gd = gJ.to(samples.dtype), gd.to(samples.dtype)
     out = {}
     for name, target in (("grad_J", gJ), ("dropped_gamma_t", gd)):
-        r = verify._analyse(
+        r = unbiased.report_from_samples(
             "library",
             samples[:, None, :],
             target[None, :],
@@ -93,7 +94,7 @@ def _summary(samples, gJ, gd, mdp):
 def sb3(algo: str, n_batches: int, seed: int = 0, fixed_length: bool = False) -> dict:
     from stable_baselines3 import A2C, PPO
 
-    mdp = zoo.problem(fixed_length=fixed_length)
+    mdp = bug_zoo.problem(fixed_length=fixed_length)
     Base = {"A2C": A2C, "PPO": PPO}[algo]
 
     class Recording(Base):
@@ -108,7 +109,7 @@ def sb3(algo: str, n_batches: int, seed: int = 0, fixed_length: bool = False) ->
     extra = dict(n_epochs=1, batch_size=STEPS, clip_range=10.0) if algo == "PPO" else {}
     model = Recording(
         "MlpPolicy",
-        tabular.one_hot_env(mdp),
+        gym_bridge.one_hot_env(mdp),
         n_steps=STEPS,
         gamma=mdp.gamma,
         gae_lambda=1.0,
@@ -123,7 +124,7 @@ def sb3(algo: str, n_batches: int, seed: int = 0, fixed_length: bool = False) ->
         **extra,
     )
     with torch.no_grad():  # a non-uniform policy (SB3 initializes the head near zero)
-        model.policy.action_net.weight.copy_(zoo.problem_logits().T.float())
+        model.policy.action_net.weight.copy_(bug_zoo.problem_logits().T.float())
         model.policy.action_net.bias.zero_()
     model.recorded = []
     model.learn(total_timesteps=STEPS * n_batches)
@@ -155,11 +156,11 @@ def torchrl_reinforce(
 
     from pglib.sampling import sample_trajectories
 
-    mdp = zoo.problem(fixed_length=fixed_length)
+    mdp = bug_zoo.problem(fixed_length=fixed_length)
     S, A = mdp.n_states, mdp.n_actions
     head = torch.nn.Linear(S, A).double()
     with torch.no_grad():
-        head.weight.copy_(zoo.problem_logits().T)
+        head.weight.copy_(bug_zoo.problem_logits().T)
         head.bias.zero_()
     actor = ProbabilisticActor(
         TensorDictModule(head, in_keys=["observation"], out_keys=["logits"]),
@@ -176,7 +177,7 @@ def torchrl_reinforce(
     loss.make_value_estimator(ValueEstimators.TD1, gamma=mdp.gamma)
     # a collector's stream: consecutive episodes, cut every STEPS steps (as frames_per_batch does)
     traj = sample_trajectories(
-        mdp, zoo.problem_logits(), n=STEPS * n_batches, seed=seed
+        mdp, bug_zoo.problem_logits(), n=STEPS * n_batches, seed=seed
     )
     keep = traj.mask.reshape(-1)
     s = traj.states.reshape(-1)[keep]

@@ -1,8 +1,8 @@
 """Mutation score of the bug zoo: how often check_estimator / check_loss catch each mistake.
 
-For every entry of pglib.zoo.MISTAKES and seeds 0..K-1 this runs the check the book runs
+For every entry of pglib.verify.bug_zoo.MISTAKES and seeds 0..K-1 this runs the check the book runs
 (check_estimator with n = 20,000 trajectories for per-step-weight mutants, check_loss with 2,000
-batches of 32 for loss mutants; alpha = 0.01) on pglib.zoo.problem() and records the verdict.
+batches of 32 for loss mutants; alpha = 0.01) on pglib.verify.bug_zoo.problem() and records the verdict.
 A bug counts as caught when the check reports it biased (or refuses it before sampling); a
 look-alike passes when it is reported unbiased (or unbiased up to scale, for a pure scale).
 Results: pglib/data/zoo_score.json (package data, so the chapter reads it on Colab too).
@@ -19,15 +19,16 @@ import time
 
 import scipy.stats
 
-from pglib import verify, zoo
+from pglib import verify
+from pglib.verify import bug_zoo
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "pglib" / "data" / "zoo_score.json"
 N, BATCH, N_BATCHES, ALPHA = 20_000, 32, 2_000, 0.01
 
 
-def verdict(m: zoo.Mistake, seed: int) -> dict:
-    mdp = zoo.problem(fixed_length=m.fixed_length)
-    logits = zoo.problem_logits()
+def verdict(m: bug_zoo.Mistake, seed: int) -> dict:
+    mdp = bug_zoo.problem(fixed_length=m.fixed_length)
+    logits = bug_zoo.problem_logits()
     try:
         if m.estimator is not None:
             r = verify.check_estimator(
@@ -71,7 +72,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=30)
     args = ap.parse_args()
     rows = []
-    for m in zoo.MISTAKES.values():
+    for m in bug_zoo.MISTAKES.values():
         t0 = time.time()
         runs = [verdict(m, s) for s in range(args.seeds)]
         k = sum(r["correct"] for r in runs)
@@ -97,7 +98,7 @@ def main() -> None:
             flush=True,
         )
     settings = dict(
-        problem="pglib.zoo.problem()",
+        problem="pglib.verify.bug_zoo.problem()",
         n=N,
         batch_size=BATCH,
         n_batches=N_BATCHES,

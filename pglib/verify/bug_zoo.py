@@ -25,8 +25,9 @@ from typing import Callable
 import torch
 
 from pglib import exact
+from pglib.estimators import weighted_score_sum
 from pglib.mdp import DTYPE, TabularMDP
-from pglib.returns import reward_to_go
+from pglib.returns import discount_weights, reward_to_go
 from pglib.sampling import Trajectories
 
 __all__ = ["Mistake", "MISTAKES", "problem", "problem_logits", "correct_weights", "surrogate"]
@@ -69,8 +70,6 @@ class Mistake:
         mutants."""
         if self.weights_of is None:
             return None
-        from pglib.estimators import weighted_score_sum
-
         w = self.weights_of
         return lambda mdp: (lambda traj, logits: weighted_score_sum(traj, logits, w(traj, mdp.gamma)))
 
@@ -87,7 +86,7 @@ class Mistake:
 
 
 def _discounts(traj: Trajectories, gamma: float) -> torch.Tensor:
-    return gamma ** torch.arange(traj.horizon, dtype=DTYPE)
+    return discount_weights(traj.horizon, gamma, like=traj.rewards)
 
 
 def _log_probs(traj: Trajectories, logits) -> torch.Tensor:

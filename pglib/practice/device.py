@@ -1,6 +1,6 @@
 """The one place that decides where pglib's neural networks live.
 
-Every chapter and :func:`pglib.train.train` ask :func:`default_device` (or pass a
+Every chapter and :func:`pglib.practice.train.train` ask :func:`default_device` (or pass a
 device through :func:`resolve_device`), so the same notebook runs on a laptop CPU
 and on a Colab GPU without a code change.
 """

@@ -53,9 +53,12 @@ import torch
 
 from pglib import exact, stats, validate
 from pglib.mdp import DTYPE, TabularMDP
+from pglib.enumeration import all_trajectories
 from pglib.sampling import Trajectories, sample_trajectories
+from pglib.verify import bug_zoo
 
-__all__ = ["Report", "check_estimator", "check_loss", "MAX_ENUMERATION", "MAX_LOSS_ENUMERATION"]
+__all__ = ["Report", "check_estimator", "check_loss", "report_from_samples", "MAX_ENUMERATION",
+           "MAX_LOSS_ENUMERATION"]
 
 #: the most trajectories :attr:`Report.exact_bias` lists for an estimator (one call on all of them)
 MAX_ENUMERATION = 200_000
@@ -70,7 +73,7 @@ _RTOL = 1e-8  # per-trajectory (separability) check: float64 sums in another ord
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(stats.Result):
     """What :func:`check_estimator` or :func:`check_loss` found; ``str(report)`` explains it.
 
     Attributes:
@@ -88,7 +91,7 @@ class Report:
         orthogonal_p_value: p-value of the orthogonal-part test; ``orthogonal_statistic``: its
             statistic, rounded (``statistic``: the main test's).
         mean, gradient: the sample mean and :math:`\\nabla J`, ``[S, A]``.
-        closest_mistake: ``(name, title, cosine)`` of the mistake in :mod:`pglib.zoo` whose bias
+        closest_mistake: ``(name, title, cosine)`` of the mistake in :mod:`pglib.verify.bug_zoo` whose bias
             points most nearly where the measured bias does (``None`` when unbiased).
         note: why ``exact_bias`` is ``None``, if it is.
     """
@@ -121,11 +124,16 @@ class Report:
         """The state whose row of :attr:`bias` has the largest norm."""
         return int(self.bias.norm(dim=1).argmax())
 
+    @property
+    def passed(self) -> bool:
+        """``unbiased``: the test does not reject that the mean is the exact gradient."""
+        return self.unbiased
+
     def __str__(self) -> str:
         g = float(self.gradient.norm())
         head = "unbiased" if self.unbiased else "biased"
         lines = [f"{self.kind} check: {head}: the test of E[estimate] = grad J "
-                 f"{'does not reject' if self.unbiased else 'rejects'} at p = {_p(self.p_value)} "
+                 f"{'does not reject' if self.unbiased else 'rejects'} at p = {stats.format_p(self.p_value, '')} "
                  f"(alpha = {self.alpha:g}, n = {self.n})."]
         s = self.worst_state()
         bias = self.bias
@@ -135,7 +143,7 @@ class Report:
                          f"(|grad J| = {g:.3g}) with probability 0.8.")
             if self.exact_bias is not None:
                 lines.append(f"  Exact bias by enumeration: norm {float(bias.norm()):.3g}.")
-        elif len(self.state_names) == 1:  # a flat parameter vector (pglib.tabular.check_module)
+        elif len(self.state_names) == 1:  # a flat parameter vector (pglib.verify.gym_bridge.check_module)
             lines.append(f"  The mean is off by {float(bias.norm()):.3g} ({which}; |grad J| = {g:.3g}).")
         else:
             row = ", ".join(f"{v:+.3g}" for v in bias[s].tolist())
@@ -143,21 +151,17 @@ class Report:
                          f"most in state {self.state_names[s]}: [{row}].")
         if not math.isnan(self.scale):
             verdict = ("so it is grad J times a positive constant" if self.unbiased_up_to_scale
-                       else f"and the part off grad J has p = {_p(self.orthogonal_p_value)}")
+                       else f"and the part off grad J has p = {stats.format_p(self.orthogonal_p_value, '')}")
             lines.append(f"  Along grad J the mean is {self.scale:.3g} x grad J "
                          f"(se {self.scale_se:.2g}), {verdict}.")
         if self.closest_mistake is not None:
             name, title, cos = self.closest_mistake
-            lines.append(f"  The closest known mistake is '{title}' (pglib.zoo '{name}', "
+            lines.append(f"  The closest known mistake is '{title}' (pglib.verify.bug_zoo '{name}', "
                          f"cosine {cos:.2f} between the biases).")
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(textwrap.fill(line, width=88, subsequent_indent="    ",
                                         break_on_hyphens=False) for line in lines)
-
-
-def _p(p: float) -> str:
-    return "<1e-16" if p < 1e-16 else f"{p:.2g}"
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -227,9 +231,11 @@ def _per_trajectory(values: torch.Tensor, singles: list[torch.Tensor]) -> bool:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _analyse(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_bias, note,
-             state_names=None) -> Report:
-    """The unbiasedness test, its power along grad J, the scale test, and the closest mistake."""
+def report_from_samples(kind, samples, grad, alpha, mdp, traj_for_matching, logits, exact_bias, note,
+                        state_names=None) -> Report:
+    """The :class:`Report` of ``samples [n, *grad.shape]`` (one gradient estimate each) against the
+    exact ``grad``: the unbiasedness test, its power along grad J, the scale test, and the closest
+    known mistake (matched on ``traj_for_matching`` at ``logits`` when given)."""
     test = stats.unbiasedness_test(samples, grad, alpha=alpha)
     n = samples.shape[0]
     g = grad.reshape(-1)
@@ -264,19 +270,17 @@ def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, lo
 
     A hint, not a diagnosis: on an MDP with few states the biases of many mistakes live in a
     space of few dimensions and point alike."""
-    from pglib import zoo
-
     if not math.isnan(scale) and scale < 0:
-        m = zoo.MISTAKES["missing_minus"]
+        m = bug_zoo.MISTAKES["missing_minus"]
         return (m.name, m.title, -1.0)
     if up_to_scale:
-        m = zoo.MISTAKES["mean_over_steps_fixed_length"]
+        m = bug_zoo.MISTAKES["mean_over_steps_fixed_length"]
         return (m.name, m.title + " (only a positive scale)", 1.0)
     b = bias.reshape(-1)
     if traj is None or float(b.norm()) == 0:
         return None
     best = None
-    for m in zoo.MISTAKES.values():
+    for m in bug_zoo.MISTAKES.values():
         if not m.is_bug or m.estimator is None:
             continue
         est = m.estimator(mdp)(traj, logits)
@@ -355,13 +359,11 @@ def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_00
         exact_bias, note = _enumerated_bias(target, logits, T, grad,
                                             lambda batch: _as_estimates(estimator(batch, logits.clone()),
                                                                         batch.n, (S, A), "on the enumeration"))
-    return _analyse("estimator", samples, grad, alpha, target, traj, logits, exact_bias, note)
+    return report_from_samples("estimator", samples, grad, alpha, target, traj, logits, exact_bias, note)
 
 
 def _enumerated(target: TabularMDP, logits, T: int, limit: int):
     """Every trajectory as a Trajectories batch (with ``logp``) and its probabilities, or None."""
-    from pglib.enumeration import all_trajectories
-
     try:
         e = all_trajectories(target, logits, horizon=T, max_trajectories=limit)
     except ValueError:
@@ -518,4 +520,4 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
 
         exact_bias, note = _enumerated_bias(target, logits, target.horizon, grad, per_traj,
                                             limit=MAX_LOSS_ENUMERATION)
-    return _analyse("loss", samples, grad, alpha, target, traj, logits, exact_bias, note)
+    return report_from_samples("loss", samples, grad, alpha, target, traj, logits, exact_bias, note)

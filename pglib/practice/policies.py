@@ -6,7 +6,7 @@ object over actions, so the surrogate loss of the notes,
 ``-(policy(obs).log_prob(actions) * adv).mean()``.
 
 Device: a policy lives wherever its parameters are (``policy.to(device)``); inputs are
-moved there on entry. The default device is decided once, in :mod:`pglib.device`.
+moved there on entry. The default device is decided once, in :mod:`pglib.practice.device`.
 
 Two paths, one set of weights:
 
@@ -33,7 +33,7 @@ from torch.distributions import Categorical, Independent, Normal
 
 from pglib import validate
 
-__all__ = ["mlp", "CategoricalMLP", "GaussianMLP", "ValueMLP", "policy_for"]
+__all__ = ["mlp", "numpy_forward", "CategoricalMLP", "GaussianMLP", "ValueMLP", "policy_for"]
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -80,7 +80,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> nn
     return nn.Sequential(*layers)
 
 
-def _numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray], np.ndarray]:
+def numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray], np.ndarray]:
     """A numpy copy of ``net`` (weights snapshotted now, float64): ``x [..., in] -> [..., out]``.
 
     Called once per vector step in rollouts, so it keeps Python work per call small: the layers are
@@ -163,7 +163,7 @@ class CategoricalMLP(_Policy):
         Gumbel-max: :math:`\arg\max_a (\ell_a + g_a)` with :math:`g_a` i.i.d. standard Gumbel is
         distributed as :math:`\mathrm{softmax}(\ell)` -- no normalization, no ``torch`` call.
         """
-        forward = _numpy_forward(self.net, self.activation)
+        forward = numpy_forward(self.net, self.activation)
 
         def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             logits = forward(np.asarray(obs, dtype=np.float64))  # a fresh array: add the noise in place
@@ -225,7 +225,7 @@ class GaussianMLP(_Policy):
 
     def sampler(self) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
         """A numpy sampler ``(obs [B, obs_dim], rng) -> actions [B, act_dim]``: ``mu + sigma * N(0, I)``."""
-        forward = _numpy_forward(self.net, self.activation)
+        forward = numpy_forward(self.net, self.activation)
         std = self.log_std.detach().to("cpu", torch.float64).exp().numpy()
 
         def sample(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

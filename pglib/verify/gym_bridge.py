@@ -31,6 +31,7 @@ from torch.distributions import Categorical
 
 from pglib import exact, validate
 from pglib.mdp import DTYPE, TabularMDP
+from pglib.verify import unbiased
 
 __all__ = ["TabularSoftmaxPolicy", "one_hot_env", "state_logits", "exact_parameter_gradient",
            "check_module"]
@@ -118,8 +119,6 @@ def check_module(update: Callable[[int], None], mdp: TabularMDP, module: nn.Modu
     rate 0), so every batch sees the same parameters. The gradients are zeroed before each call.
     Returns a :class:`pglib.verify.Report` over the flattened parameters (``exact_bias`` is None).
     """
-    from pglib import verify
-
     if not callable(update):
         raise TypeError(f"update must be a function update(batch_index); got {validate.describe(update)}")
     validate.instance(module, "module", nn.Module)
@@ -136,6 +135,6 @@ def check_module(update: Callable[[int], None], mdp: TabularMDP, module: nn.Modu
         rows.append(torch.cat([(-p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(DTYPE)
                                for p in params]))
     samples = torch.stack(rows)
-    return verify._analyse("module", samples[:, None, :], want[None, :], alpha, mdp, None, None, None,
+    return unbiased.report_from_samples("module", samples[:, None, :], want[None, :], alpha, mdp, None, None, None,
                            "exact_bias is None: the gradient comes from the reader's own loop.",
                            state_names=("parameters",))

@@ -1,7 +1,7 @@
 r"""REINFORCE / vanilla policy gradient on gymnasium tasks, one config, one loop.
 
 Each iteration: run the current policy for whole episodes in ``num_envs`` environments
-(:meth:`pglib.rollout.VectorCollector.episodes`), weight every log-probability by an
+(:meth:`pglib.practice.rollout.VectorCollector.episodes`), weight every log-probability by an
 advantage estimate (:func:`step_weights`), take one gradient step on
 :func:`pglib.losses.surrogate_loss` averaged over the :math:`N` trajectories,
 
@@ -20,7 +20,7 @@ the objective is the discounted return and step ``t`` keeps its factor :math:`\g
 discounted return instead, a different objective.
 
 **Solved** means the mean return of the current policy on ``eval_episodes`` fresh
-episodes of a separate environment with fixed seeds (:func:`pglib.rollout.evaluate`)
+episodes of a separate environment with fixed seeds (:func:`pglib.practice.rollout.evaluate`)
 reaches the threshold; it is checked every ``eval_every`` simulated steps, and the
 evaluation's time is kept apart from the training time.
 
@@ -40,11 +40,11 @@ import numpy as np
 import torch
 
 from pglib import validate
-from pglib.device import resolve_device
+from pglib.practice.device import resolve_device
 from pglib.losses import surrogate_loss
-from pglib.policies import GaussianMLP, ValueMLP, policy_for
-from pglib.returns import check_gamma, gae, reward_to_go_episodic
-from pglib.rollout import Batch, VectorCollector, evaluate, make_vec_env
+from pglib.practice.policies import GaussianMLP, ValueMLP, policy_for
+from pglib.returns import check_gamma, discounts, gae, reward_to_go_episodic
+from pglib.practice.rollout import Batch, VectorCollector, evaluate, make_vec_env
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Config:
     hidden: tuple[int, ...] = (64, 64)  # hidden widths of the policy and value MLPs
     log_std: float = 0.0  # initial log standard deviation (Gaussian policies)
     seed: int = 0  # fixes the initial weights, the environments and the action noise
-    device: str | None = None  # None: pglib.device.default_device() (CUDA when present)
+    device: str | None = None  # None: pglib.practice.device.default_device() (CUDA when present)
     torch_threads: int | None = 1  # small networks run fastest (and steadiest) on one
     # None: the task's reward_threshold (CartPole: 475)
     solve_return: float | None = None
@@ -191,7 +191,7 @@ def step_weights(batch: Batch, cfg: Config, value: ValueMLP | None = None):
         adv = weight
     if cfg.reward_to_go:
         # the objective's discount (1 when gamma = 1)
-        adv = adv * cfg.gamma ** batch.time
+        adv = adv * discounts(cfg.gamma, batch.time)
     if cfg.normalize_advantages and m.sum() > 1:
         adv = (adv - adv[m].mean()) / (adv[m].std(ddof=1) + 1e-8)
     adv = torch.as_tensor(np.where(m, adv, 0.0))
@@ -215,7 +215,7 @@ def fit_value(value, opt, obs, targets, steps: int) -> tuple[float, float]:
 
 
 def actor(policy, mean_action: bool = False, seed: int = 0):
-    """``obs -> actions`` for :func:`pglib.rollout.evaluate`: samples of the current
+    """``obs -> actions`` for :func:`pglib.practice.rollout.evaluate`: samples of the current
     policy with a numpy generator seeded ``seed`` (or, for a Gaussian policy, its mean
     action)."""
     if mean_action and isinstance(policy, GaussianMLP):

@@ -59,7 +59,7 @@ def learning_curves(ax, runs: Mapping[str, Sequence], grid: np.ndarray, window: 
                     title: str | None = None, ylabel: str = "return (mean of last 20 episodes)", threshold: float | None = None):
     """Plot, for each label, the across-seed mean running return vs environment steps with a confidence band.
 
-    ``runs[label]`` is a list of :class:`pglib.train.History` (one per seed). Returns ``ax``.
+    ``runs[label]`` is a list of :class:`pglib.practice.train.History` (one per seed). Returns ``ax``.
     """
     if not isinstance(runs, Mapping) or not runs:
         raise validate.ArgumentTypeError(f"runs must be a non-empty mapping label -> list of histories; "

@@ -1,4 +1,4 @@
-"""pglib.tabular: the nn.Module policy, the one-hot view, the chain-rule gradient, check_module.
+"""pglib.verify.gym_bridge: the nn.Module policy, the one-hot view, the chain-rule gradient, check_module.
 
 Independent computations: exact.gradient (identity chain rule), central finite differences of
 exact.objective through a linear layer on one-hot inputs, and a homework-style loop written for
@@ -12,16 +12,17 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from pglib import exact, tabular, zoo
+from pglib import exact
+from pglib.verify import bug_zoo, gym_bridge
 
 FLOAT64_DEFAULT = True
-MDP = zoo.problem()
-LOGITS = zoo.problem_logits()
+MDP = bug_zoo.problem()
+LOGITS = bug_zoo.problem_logits()
 
 
 def test_tabular_policy_gradient_is_exact_gradient():
-    policy = tabular.TabularSoftmaxPolicy(4, 3, logits=LOGITS)
-    (g,) = tabular.exact_parameter_gradient(MDP, policy)
+    policy = gym_bridge.TabularSoftmaxPolicy(4, 3, logits=LOGITS)
+    (g,) = gym_bridge.exact_parameter_gradient(MDP, policy)
     torch.testing.assert_close(g, exact.gradient(MDP, LOGITS))
     assert policy(2).probs.shape == (3,) and policy([0, 1]).logits.shape == (2, 3)
     with pytest.raises(ValueError, match="obs must be states"):
@@ -35,7 +36,7 @@ def test_linear_one_hot_gradient_matches_finite_differences():
     def logits_of(module, obs):
         return module(obs)
 
-    grads = tabular.exact_parameter_gradient(MDP, net, one_hot=True, logits_of=logits_of)
+    grads = gym_bridge.exact_parameter_gradient(MDP, net, one_hot=True, logits_of=logits_of)
     h = 1e-6
     for p, g in zip(net.parameters(), grads):
         flat = p.data.view(-1)
@@ -53,7 +54,7 @@ def test_linear_one_hot_gradient_matches_finite_differences():
 
 
 def test_one_hot_env_passes_the_gymnasium_checker():
-    env = tabular.one_hot_env(MDP)
+    env = gym_bridge.one_hot_env(MDP)
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4,) and obs.sum() == 1.0
@@ -86,16 +87,16 @@ def homework_update(policy, env, gamma, n_episodes=16, discount_score=True):
 @pytest.mark.parametrize("discount_score, unbiased", [(True, True), (False, False)])
 def test_homework_loop_checked_by_chain_rule(discount_score, unbiased):
     torch.manual_seed(0)
-    policy = tabular.TabularSoftmaxPolicy(4, 3, logits=LOGITS)
+    policy = gym_bridge.TabularSoftmaxPolicy(4, 3, logits=LOGITS)
     env = MDP.to_env()
-    r = tabular.check_module(homework_update(policy, env, MDP.gamma, discount_score=discount_score),
+    r = gym_bridge.check_module(homework_update(policy, env, MDP.gamma, discount_score=discount_score),
                              MDP, policy, n_batches=60, alpha=0.001)
     assert r.unbiased is unbiased, str(r)
 
 
 def test_check_module_needs_a_backward_pass():
-    policy = tabular.TabularSoftmaxPolicy(4, 3)
+    policy = gym_bridge.TabularSoftmaxPolicy(4, 3)
     with pytest.raises(ValueError, match="no gradient"):
-        tabular.check_module(lambda b: None, MDP, policy, n_batches=5)
+        gym_bridge.check_module(lambda b: None, MDP, policy, n_batches=5)
     with pytest.raises(TypeError, match="update must be a function"):
-        tabular.check_module("update", MDP, policy)
+        gym_bridge.check_module("update", MDP, policy)

@@ -38,6 +38,8 @@ import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from pglib import validate
+from pglib.losses import surrogate_loss
+from pglib.stats import Result
 from pglib.returns import reward_to_go
 
 __all__ = [
@@ -45,15 +47,20 @@ __all__ = [
     "check_normalized", "check_stochastic", "check_loss_gradient",
 ]
 
-_F64 = torch.float64
+_F64 = validate.DTYPE  # float64, defined once in pglib.validate
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """A passed check: ``name`` of the check and ``detail`` (what was measured, rounded)."""
+class Verdict(Result):
+    """A passed check: ``name`` of the check and ``detail`` (what was measured, rounded). A failed
+    check raises instead, so ``passed`` is always True."""
 
     name: str
     detail: str
+
+    @property
+    def passed(self) -> bool:
+        return True
 
     def __str__(self) -> str:
         return f"OK [{self.name}] {self.detail}"
@@ -215,9 +222,10 @@ def _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol) -> tuple:
     w, m = _steps(weights, "weights", mask, need_2d=True)
     r, _ = _steps(rewards, "rewards", None)
     _same_shape("weights", w, rewards=r)
-    b = torch.zeros_like(w) if baseline is None else _steps(baseline, "baseline", None)[0]
-    _same_shape("weights", w, baseline=b)
-    return w, r, b, m, validate.gamma(gamma), _tol(atol, "atol")
+    if baseline is not None:
+        baseline = _steps(baseline, "baseline", None)[0]
+        _same_shape("weights", w, baseline=baseline)
+    return w, r, validate.gamma(gamma), m, baseline, _tol(atol, "atol")
 
 
 def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
@@ -242,8 +250,11 @@ def check_reward_to_go(weights, rewards, gamma: float, mask=None, baseline=None,
         ...                    gamma=1.0).detail
         'weights = rewards-to-go G_t (max |difference| = 0 ≤ atol=1e-08) over 3 steps'
     """
-    w, r, b, m, gamma, atol = _check_reward_to_go(weights, rewards, gamma, mask, baseline, atol)
-    r = torch.where(m, r, torch.zeros((), dtype=_F64))
+    weights, rewards, gamma, mask, baseline, atol = _check_reward_to_go(weights, rewards, gamma, mask,
+                                                                         baseline, atol)
+    w, m = weights, mask
+    b = torch.zeros_like(w) if baseline is None else baseline
+    r = torch.where(m, rewards, torch.zeros((), dtype=_F64))
     G = reward_to_go(r, gamma)
     n = int(m.sum())
 
@@ -322,7 +333,7 @@ def check_stochastic(policy_or_dist, obs=None, min_std: float = 1e-3, min_entrop
     r"""The policy is stochastic: the score :math:`\nabla_\theta\log\pi_\theta(a|s)` exists and is not huge.
 
     Accepts a ``torch.distributions`` object (``Normal``, ``Independent(Normal)``, ``Categorical``), a
-    Gaussian policy with a ``log_std`` parameter (e.g. :class:`pglib.policies.GaussianMLP`), a categorical
+    Gaussian policy with a ``log_std`` parameter (e.g. :class:`pglib.practice.policies.GaussianMLP`), a categorical
     policy with ``obs`` (``policy(obs)`` gives the distribution), or a tensor of standard deviations.
 
     - A standard deviation of exactly 0 is a deterministic policy: it has no density, hence no score
@@ -400,8 +411,6 @@ def check_loss_gradient(loss: torch.Tensor, params: Sequence[torch.Tensor], dist
         >>> loss = pglib.losses.surrogate_loss(dist.log_prob(a), adv)
         >>> check_loss_gradient(loss, list(policy.parameters()), dist, a, adv)
     """
-    from pglib.losses import surrogate_loss
-
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
         raise ValueError(f"loss must be a scalar tensor; got {getattr(loss, 'shape', type(loss).__name__)}")
     validate.finite(loss, "loss")
