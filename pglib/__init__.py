@@ -17,6 +17,7 @@ what is not the core lives in two folders (ARCHITECTURE.md has the layers and th
 - :mod:`pglib.offpolicy`   exact off-policy quantities (state-shift bias, weight moments, clipping)
 - :mod:`pglib.losses`      surrogate, ratio, clipped and KL-penalised losses; KL
 - :mod:`pglib.expected`    exact expectations of estimators and losses (their biases, shown exactly)
+- :mod:`pglib.llm`         group (LLM) losses: RLOO, GRPO and its variants, KL estimators, exact means
 - :mod:`pglib.stats`       standard errors and tests with stated false-alarm rates
 - :mod:`pglib.claims`      a chapter's claim checks: PASS/FAIL lines and the false-alarm budget
 - :mod:`pglib.validate`    the one door for argument checks
@@ -54,14 +55,14 @@ EXPORTS = {
     "check_estimator": "pglib.verify.unbiased", "check_loss": "pglib.verify.unbiased",
     "Report": "pglib.verify.unbiased",
     "TabularMDP": "pglib.mdp", "bandit": "pglib.mdp", "chain": "pglib.mdp", "two_state": "pglib.mdp",
-    "random_mdp": "pglib.mdp", "short_corridor": "pglib.mdp",
+    "random_mdp": "pglib.mdp", "short_corridor": "pglib.mdp", "sequence_problem": "pglib.mdp",
     "sample_trajectories": "pglib.sampling", "Trajectories": "pglib.sampling",
     "reward_to_go": "pglib.returns", "unbiasedness_test": "pglib.stats",
     "TabularSoftmaxPolicy": "pglib.verify.gym_bridge", "check_module": "pglib.verify.gym_bridge",
 }
 _MODULES = (
     "baselines", "claims", "display", "enumeration", "estimators", "exact", "expected", "fused", "importance",
-    "losses", "mdp", "offpolicy", "practice", "returns", "sampling", "scorefn", "stats", "surrogate",
+    "llm", "losses", "mdp", "offpolicy", "practice", "returns", "sampling", "scorefn", "stats", "surrogate",
     "validate", "verify",
 )
 #: old module path -> its new home; the old path stays importable for one release (0.1.x)
@@ -91,7 +92,7 @@ LAYERS = (
     ("exact answers", ("exact",), "J, V, Q, A, d and grad J of a tabular MDP, differentiable"),
     ("estimators and losses", ("losses", "importance", "estimators", "baselines", "fused"),
      "surrogate losses and KL, importance ratios, per-trajectory gradient estimates, baselines"),
-    ("exact expectations", ("offpolicy", "expected"),
+    ("exact expectations", ("offpolicy", "expected", "llm"),
      "what an estimator or a loss averages to, computed exactly: its bias as a number"),
     ("claims", ("claims",), "a chapter's PASS/FAIL lines, their false-alarm budget and the ledger records"),
     ("aliases", ("surrogate",), "old module paths kept for one release"),

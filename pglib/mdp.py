@@ -24,7 +24,8 @@ import torch
 from pglib import validate
 
 __all__ = ["DTYPE", "TabularMDP", "TabularEnv", "as_float64", "bandit", "chain", "two_state", "random_mdp",
-           "short_corridor"]
+           "short_corridor",
+           "SequenceMDP", "sequence_problem"]
 
 DTYPE = validate.DTYPE  # defined once, in pglib.validate
 
@@ -289,3 +290,114 @@ def short_corridor(gamma: float = 1.0, horizon: int | None = 100) -> TabularMDP:
     mu0 = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=DTYPE)
     return TabularMDP(P, R, mu0, gamma=gamma, horizon=horizon, terminal=[False, False, False, True],
                       state_names=["start", "switched", "last", "goal"], action_names=["left", "right"])
+
+
+# ----------------------------------------------------------------------------- sequence problems
+
+
+class SequenceMDP(TabularMDP):
+    """A :class:`TabularMDP` whose states are (prompt, prefix): a language model in miniature.
+
+    Made by :func:`sequence_problem`; besides the MDP it records, per state ``s``,
+    ``prompt[s]`` (the prompt index, ``-1`` for the end state) and ``depth[s]`` (the prefix
+    length), and ``eos`` (the end-of-sequence action) and ``targets`` (the prompts' answers).
+    A trajectory is one response: its sequence reward is ``traj.rewards.sum(1)`` and its length
+    ``|o| = traj.lengths`` (tokens, the end token included). ``with_`` returns a plain
+    :class:`TabularMDP`.
+    """
+
+    prompt: torch.Tensor
+    depth: torch.Tensor
+    eos: int
+    targets: tuple
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.targets)
+
+    def prompts_of(self, states: torch.Tensor) -> torch.Tensor:
+        """The prompt of each trajectory, ``[N]``, from its states ``[N, T]``."""
+        return self.prompt[states[:, 0]]
+
+
+def sequence_problem(targets: Sequence[int] = (0, 1, 2), vocab_size: int = 2, max_length: int = 3,
+                     prompt_probs: Sequence[float] | None = None) -> SequenceMDP:
+    r"""Prompts, responses of variable length, and a verifiable reward: a tabular LLM.
+
+    Prompt ``q`` asks for a response with exactly ``targets[q]`` copies of the last content
+    token (``"b"`` for the default two-token vocabulary ``a, b``). A response is a sequence of
+    tokens from ``vocab_size`` content tokens and an end token ``<eos>`` (action 0), at most
+    ``max_length`` tokens; it is right (reward 1, paid on ``<eos>``) when it ends with
+    ``<eos>`` and holds the target count, and wrong (reward 0) otherwise, in particular when it
+    runs to ``max_length`` content tokens without ending. So prompts differ in difficulty
+    (target 0 is easy: one token suffices; a large target needs a long answer) and length
+    matters (right answers are short for easy prompts, wrong answers include every truncated
+    one).
+
+    States: one per (prompt, prefix) with prefix length below ``max_length``, plus one absorbing
+    end state; transitions are deterministic; ``gamma = 1`` and ``horizon = max_length``, so
+    :math:`J = \mathbb E_q\,\mathbb E_{o\sim\pi(\cdot|q)}[r(q, o)]` and every response can be
+    enumerated (:func:`pglib.enumeration.all_trajectories`): ``n_prompts *
+    (V^(L+1) - 1) / (V - 1)`` of them for ``V = vocab_size``, ``L = max_length``.
+
+    Args:
+        targets: per prompt, the required count of the last content token (``0 <= target <= L-1``).
+        vocab_size: content tokens ``V >= 1`` (actions ``1..V``; action 0 is ``<eos>``).
+        max_length: ``L``, the most tokens of a response.
+        prompt_probs: the prompts' distribution (default uniform).
+
+    Example::
+
+        >>> m = sequence_problem()
+        >>> m.n_states, m.n_actions, m.horizon
+        (22, 3, 3)
+    """
+    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__len__") or len(targets) == 0:
+        raise validate.ArgumentTypeError(f"targets must be a non-empty sequence of integers; "
+                                         f"got {validate.describe(targets)}")
+    V = validate.positive_int(vocab_size, "vocab_size")
+    L = validate.positive_int(max_length, "max_length")
+    targets = tuple(validate.nonnegative_int(t, f"targets[{i}]", maximum=L - 1) for i, t in enumerate(targets))
+    Q = len(targets)
+    per_prompt = sum(V ** d for d in range(L))  # prefixes of length 0..L-1
+    S = Q * per_prompt + 1
+    validate.memory(validate.nbytes(S, V + 1, S), f"sequence_problem with {S} states (transitions [S, A, S])")
+    if prompt_probs is None:
+        mu_q = torch.full((Q,), 1.0 / Q, dtype=DTYPE)
+    else:
+        mu_q = validate.floats(prompt_probs, "prompt_probs", ndim=1)
+        if mu_q.numel() != Q:
+            raise ValueError(f"prompt_probs must have one entry per prompt ({Q}); got {mu_q.numel()}")
+        validate.distribution(mu_q, "prompt_probs", "entries")
+    names = [chr(ord("a") + v) if V <= 26 else f"t{v}" for v in range(V)]
+    end = S - 1
+    P = torch.zeros(S, V + 1, S, dtype=DTYPE)
+    R = torch.zeros(S, V + 1, dtype=DTYPE)
+    prompt = torch.full((S,), -1, dtype=torch.long)
+    depth = torch.zeros(S, dtype=torch.long)
+    state_names = [""] * S
+    index = {}
+    for q in range(Q):
+        prefixes = [()]
+        for d in range(L):
+            for p in prefixes:
+                index[(q, p)] = len(index)
+            prefixes = [p + (v,) for p in prefixes for v in range(V)]
+    for (q, p), s in index.items():
+        prompt[s], depth[s] = q, len(p)
+        state_names[s] = f"q{q}:" + "".join(names[v] for v in p)
+        P[s, 0, end] = 1.0  # <eos> ends the response; right when the count matches
+        R[s, 0] = float(sum(1 for v in p if v == V - 1) == targets[q])
+        for v in range(V):
+            nxt = index.get((q, p + (v,)), end)  # a full-length prefix is cut off (wrong)
+            P[s, v + 1, nxt] = 1.0
+    P[end, :, end] = 1.0
+    state_names[end] = "end"
+    mu0 = torch.zeros(S, dtype=DTYPE)
+    mu0[[index[(q, ())] for q in range(Q)]] = mu_q
+    terminal = torch.zeros(S, dtype=torch.bool)
+    terminal[end] = True
+    mdp = SequenceMDP(P, R, mu0, gamma=1.0, horizon=L, terminal=terminal, state_names=state_names,
+                      action_names=["<eos>", *names])
+    mdp.prompt, mdp.depth, mdp.eos, mdp.targets = prompt, depth, 0, targets
+    return mdp

@@ -275,7 +275,7 @@ class _Sampler:
             out.add_(u >= torch.index_select(col, 0, rows, out=buf))
         return out
 
-    def sample(self, n: int, gen: torch.Generator) -> Trajectories:
+    def sample(self, n: int, gen: torch.Generator, group_size: int = 1) -> Trajectories:
         S, A, T = self.S, self.A, self.T
         # one uniform per choice; row j of u is the j-th choice of every trajectory:
         # s_0, a_0, s_1, a_1, ..., s_{T-1}, a_{T-1}
@@ -287,7 +287,14 @@ class _Sampler:
         actions = torch.empty(T, n, dtype=torch.long)
         pairs = torch.empty(T, n, dtype=torch.long)  # s_t * A + a_t
         buf = torch.empty(n, dtype=DTYPE)
-        s = self._choose(self.initial_cols, torch.zeros(n, dtype=torch.long), u[0], states[0], buf)
+        if group_size == 1:
+            s = self._choose(self.initial_cols, torch.zeros(n, dtype=torch.long), u[0], states[0], buf)
+        else:  # one first state per group, from the group's first uniform, shared by its G members
+            k = n // group_size
+            first = self._choose(self.initial_cols, torch.zeros(k, dtype=torch.long), u[0, ::group_size].contiguous(),
+                                 torch.empty(k, dtype=torch.long), torch.empty(k, dtype=DTYPE))
+            s = states[0]
+            s.copy_(first.repeat_interleave(group_size))
         for t in range(T):
             if t > 0:
                 s = self._choose(next_cols, pairs[t - 1], u[2 * t], states[t], buf)
@@ -308,8 +315,20 @@ class _Sampler:
         return Trajectories.trusted(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
 
 
+def _group_size(group_size, n: int) -> int:
+    """``group_size`` as an int ``G >= 1`` dividing ``n`` (``None`` is 1)."""
+    if group_size is None:
+        return 1
+    G = validate.positive_int(group_size, "group_size")
+    if n % G:
+        raise ValueError(f"group_size must divide n: n = {n} trajectories do not split into groups of "
+                         f"{G}; give n a multiple of {G}")
+    return G
+
+
 def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None, *,
-                        generator: torch.Generator | None = None, horizon: int | None = None) -> Trajectories:
+                        generator: torch.Generator | None = None, horizon: int | None = None,
+                        group_size: int | None = None) -> Trajectories:
     r"""Sample ``n`` trajectories of ``mdp`` under the softmax policy :math:`\pi = \mathrm{softmax}(\text{logits})`.
 
     Args:
@@ -319,6 +338,11 @@ def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None
         seed: integer seed (or give ``generator``, a ``torch.Generator`` that is advanced).
         horizon: number of steps ``T``; defaults to ``mdp.horizon``. Required when ``mdp.horizon`` is
             ``None``, where it truncates the infinite-horizon process after ``T`` steps.
+        group_size: ``G`` (dividing ``n``): the batch is ``n // G`` consecutive groups of ``G``
+            trajectories, each group sharing one first state (a prompt) drawn from
+            ``mdp.initial``; within a group the responses are independent given that state, as
+            in GRPO-style training. ``None`` or 1: every first state is drawn independently
+            (the same batch as without the argument).
 
     Returns:
         :class:`Trajectories` with ``[N, T]`` fields. Steps at or after entering a terminal state
@@ -338,10 +362,11 @@ def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None
         torch.Size([1000, 20])
     """
     n = validate.positive_int(n, "n")
+    G = _group_size(group_size, n)
     T = resolve_horizon(mdp, horizon)
     _check_size(n, T)
     gen = make_generator(seed, generator)
-    return _Sampler(mdp, logits, T).sample(n, gen)
+    return _Sampler(mdp, logits, T).sample(n, gen, G)
 
 
 def iter_trajectories(mdp: TabularMDP, logits, n: int, chunk_size: int = 100_000, seed: int | None = None, *,

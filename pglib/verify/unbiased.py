@@ -68,6 +68,7 @@ MAX_LOSS_ENUMERATION = 5_000
 POWER = 0.8
 _TRIAL = 4  # trajectories in the trial call of an estimator
 _TRIAL_SEED_OFFSET = 7_919  # the trial batch comes from its own stream, not from the sample's
+_GROUP_TRIALS = 20  # trial batches tried until one of groups has a nonzero gradient
 _RTOL = 1e-8  # per-trajectory (separability) check: float64 sums in another order agree to ~1e-15
 
 
@@ -206,8 +207,19 @@ def _as_estimates(out, n: int, shape: tuple, where: str) -> torch.Tensor:
     return out
 
 
-def _trial_batch(mdp: TabularMDP, logits, n: int, seed: int) -> Trajectories:
-    return sample_trajectories(mdp, logits, n=n, seed=seed + _TRIAL_SEED_OFFSET)
+def _trial_batch(mdp: TabularMDP, logits, n: int, seed: int, group_size: int | None = None) -> Trajectories:
+    return sample_trajectories(mdp, logits, n=n, seed=seed + _TRIAL_SEED_OFFSET, group_size=group_size)
+
+
+def _check_group_size(group_size, n: int, n_name: str) -> int:
+    """``group_size`` as ``G >= 1`` (``None`` is 1) dividing ``n`` (named ``n_name``)."""
+    if group_size is None:
+        return 1
+    G = validate.positive_int(group_size, "group_size")
+    if n % G:
+        raise ValueError(f"group_size must divide {n_name}: {n_name} = {n} does not split into groups of "
+                         f"{G}; give a multiple of {G}")
+    return G
 
 
 def _per_trajectory(values: torch.Tensor, singles: list[torch.Tensor]) -> bool:
@@ -286,7 +298,8 @@ def _closest_mistake(bias: torch.Tensor, mdp: TabularMDP, traj: Trajectories, lo
 
 
 def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_000, seed: int = 0,
-                    alpha: float = 0.01, *, horizon: int | None = None) -> Report:
+                    alpha: float = 0.01, *, horizon: int | None = None,
+                    group_size: int | None = None) -> Report:
     r"""Test whether ``estimator`` is unbiased for :func:`pglib.exact.gradient` on ``mdp``.
 
     Args:
@@ -299,6 +312,10 @@ def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_00
         alpha: false-alarm rate of the test: a correct estimator is reported biased with
             probability ``alpha``.
         horizon: truncation length, only for an infinite-horizon MDP.
+        group_size: ``G``: the batch comes in ``n // G`` consecutive groups of ``G``
+            trajectories sharing one first state (see :func:`pglib.sampling.sample_trajectories`),
+            so an estimator may use the other members of a trajectory's group (e.g. a
+            leave-one-out baseline). ``None`` or 1: independent trajectories.
 
     Returns:
         a :class:`Report`; ``print(report)`` says what to do.
@@ -316,16 +333,22 @@ def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_00
     logits, seed, alpha, target = _common(estimator, "estimator", mdp, logits, seed, alpha, horizon)
     S, A = mdp.n_states, mdp.n_actions
     n = validate.positive_int(n, "n", minimum=S * A + 2)
+    G = _check_group_size(group_size, n, "n")
     T = target.horizon
     # 1. the trial call: shape, dtype, NaN, and whether each row depends on its trajectory only
-    trial = _trial_batch(target, logits, _TRIAL, seed)
-    where = f"on a trial batch of {_TRIAL} trajectories"
-    values = _as_estimates(estimator(trial, logits.clone()), _TRIAL, (S, A), where)
-    singles = [_as_estimates(estimator(trial[i], logits.clone()), 1, (S, A), "on one trajectory")[0]
-               for i in range(_TRIAL)]
-    per_trajectory = _per_trajectory(values, singles)
+    trial = _trial_batch(target, logits, _TRIAL * G, seed, G if G > 1 else None)
+    where = f"on a trial batch of {trial.n} trajectories"
+    values = _as_estimates(estimator(trial, logits.clone()), trial.n, (S, A), where)
+    try:
+        singles = [_as_estimates(estimator(trial[i], logits.clone()), 1, (S, A), "on one trajectory")[0]
+                   for i in range(trial.n)]
+        per_trajectory = _per_trajectory(values, singles)
+    except (ValueError, ZeroDivisionError, RuntimeError):
+        if G == 1:
+            raise
+        per_trajectory = False  # a group estimator need not work on one trajectory alone
     # 2. the sample
-    traj = sample_trajectories(target, logits, n=n, seed=seed)
+    traj = sample_trajectories(target, logits, n=n, seed=seed, group_size=G)
     samples = _as_estimates(estimator(traj, logits.clone()), n, (S, A), f"on the batch of n = {n}")
     grad = exact.gradient(target, logits)
     # 3. the exact expectation, when the estimate is a function of one trajectory
@@ -360,8 +383,32 @@ def _enumerated_bias(target, logits, T, grad, per_trajectory_fn, limit=MAX_ENUME
     return e.expectation(per_trajectory_fn(batch)) - grad, ""
 
 
+def _enumerated_group_bias(target, logits, grad, G: int, factor: float, neg_grad,
+                           limit: int = MAX_LOSS_ENUMERATION):
+    """E[-grad loss(group)] - grad J over every group of ``G`` responses to one first state."""
+    listed = _enumerated(target, logits, target.horizon, limit)
+    if listed is None:
+        return None, f"exact_bias is None: the MDP has more than {limit} trajectories to list."
+    batch, e = listed
+    first = e.states[:, 0]
+    members = [torch.nonzero(first == s).flatten() for s in torch.unique(first).tolist()]
+    count = sum(len(ix) ** G for ix in members)
+    if count > limit:
+        return None, (f"exact_bias is None: there are {count} > {limit} groups of {G} to list "
+                      "(use a smaller group_size or problem).")
+    total = torch.zeros_like(grad)
+    for ix in members:
+        mu = float(e.prob[ix].sum())  # the first state's probability
+        combos = torch.cartesian_prod(*([ix] * G)).reshape(-1, G)
+        weights = mu * torch.prod(e.prob[combos] / mu, dim=1)
+        for c, w in zip(combos, weights.tolist()):
+            total += w * neg_grad(batch[c], "on the enumeration")
+    return total * factor - grad, ""
+
+
 def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_batches: int = 2_000,
-               seed: int = 0, alpha: float = 0.01, *, horizon: int | None = None) -> Report:
+               seed: int = 0, alpha: float = 0.01, *, horizon: int | None = None,
+               group_size: int | None = None) -> Report:
     r"""Test whether ``-grad(loss)`` is unbiased for :func:`pglib.exact.gradient` on ``mdp``.
 
     Args:
@@ -371,12 +418,19 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
         batch_size: trajectories per batch (the loss sees one batch at a time).
         n_batches: number of batches; each gives one sample :math:`-\nabla\text{loss}` (more
             than ``S * A + 1``).
+        group_size: ``G`` dividing ``batch_size``: each batch is ``batch_size // G`` consecutive
+            groups of ``G`` trajectories sharing one first state (a prompt), as GRPO-style losses
+            expect (see :func:`pglib.sampling.sample_trajectories`). ``None`` or 1: independent
+            trajectories.
 
     Before sampling, the loss is called once on a trial batch: it must return a finite scalar
     tensor whose gradient with respect to ``logits`` exists, is finite and is not identically
     zero. ``exact_bias`` is computed when the loss's gradient on the trial batch is a fixed
     multiple of the mean (or sum) of its per-trajectory gradients, and the MDP has at most
-    :data:`MAX_LOSS_ENUMERATION` trajectories.
+    :data:`MAX_LOSS_ENUMERATION` trajectories. With groups, the unit is the group: the gradient on
+    the trial batch must be a fixed multiple of the mean of its groups' gradients, and every group
+    (``G`` responses to one prompt, with its probability) is listed when there are at most
+    :data:`MAX_LOSS_ENUMERATION` of them.
 
     Example::
 
@@ -391,6 +445,7 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
     logits, seed, alpha, target = _common(loss, "loss", mdp, logits, seed, alpha, horizon)
     S, A = mdp.n_states, mdp.n_actions
     B = validate.positive_int(batch_size, "batch_size")
+    G = _check_group_size(group_size, B, "batch_size")
     n_batches = validate.positive_int(n_batches, "n_batches", minimum=S * A + 2)
     validate.memory(validate.nbytes(B * n_batches, target.horizon, 5),
                     f"the sampled batches (batch_size={B} x n_batches={n_batches} trajectories)")
@@ -419,26 +474,50 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
             raise ValueError(f"loss's gradient has NaN or infinite entries {where}")
         return -g
 
-    trial = _trial_batch(target, logits, B, seed)
+    trial = _trial_batch(target, logits, B, seed, G)
     where = f"on a trial batch of {B} trajectories"
     g_trial = neg_grad(trial, where)
-    if float(g_trial.abs().max()) == 0.0 and float(trial.rewards.abs().max()) > 0:
-        raise ValueError(f"loss's gradient is identically zero {where}, although the batch has rewards: "
-                         "something cancels the score (e.g. a ratio exp(logp - logp_old) whose logp_old "
-                         "was computed from the same logits without .detach())")
-    # separable: grad(batch) = c * mean_i grad(trajectory i)  ->  E[grad] = c * E_tau[grad(tau)]
-    singles = torch.stack([neg_grad(trial[i], "on one trajectory") for i in range(B)])
+    unit = "one trajectory" if G == 1 else "one group"
+
+    def unit_grads(batch):
+        return torch.stack([neg_grad(batch[i:i + G], f"on {unit}") for i in range(0, B, G)])
+
+    def refuse_zero(batch, g):
+        # with groups, a zero gradient is fine when every group's rewards are equal (no advantage)
+        spread = batch.masked_rewards.sum(1).reshape(-1, G).std(1) if G > 1 else None
+        if (float(g.abs().max()) == 0.0 and float(batch.rewards.abs().max()) > 0
+                and (spread is None or float(spread.max()) > 0)):
+            raise ValueError(f"loss's gradient is identically zero {where}, although the batch has rewards: "
+                             "something cancels the score (e.g. a ratio exp(logp - logp_old) whose logp_old "
+                             "was computed from the same logits without .detach())")
+
+    if G == 1:
+        refuse_zero(trial, g_trial)
+    singles = unit_grads(trial)
+    for extra in range(1, _GROUP_TRIALS if G > 1 else 1):
+        # a group-relative advantage is 0 when a group's rewards are all equal: to see how groups
+        # combine, find a trial batch with two groups of nonzero gradient
+        if int((singles.flatten(1).abs().max(1).values > 0).sum()) >= min(2, B // G):
+            break
+        trial = _trial_batch(target, logits, B, seed + extra * _TRIAL_SEED_OFFSET, G)
+        g_trial, singles = neg_grad(trial, where), unit_grads(trial)
+    if G > 1:
+        refuse_zero(trial, g_trial)
+    # separable: grad(batch) = c * mean_i grad(unit i)  ->  E[grad] = c * E[grad(unit)]
     m = singles.mean(0)
     mm = float((m * m).sum())
     factor = float((g_trial * m).sum()) / mm if mm > 0 else math.nan
     separable = mm > 0 and _per_trajectory(g_trial[None], [factor * m])
-    traj = sample_trajectories(target, logits, n=B * n_batches, seed=seed)
+    traj = sample_trajectories(target, logits, n=B * n_batches, seed=seed, group_size=G)
     samples = torch.stack([neg_grad(traj[b * B:(b + 1) * B], f"on batch {b}") for b in range(n_batches)])
     grad = exact.gradient(target, logits)
     exact_bias, note = None, ""
     if not separable:
-        note = ("exact_bias is None: the loss's gradient is not a fixed multiple of the mean of "
-                "per-trajectory gradients (it couples the trajectories of a batch).")
+        what = "per-trajectory" if G == 1 else "per-group"
+        note = (f"exact_bias is None: the loss's gradient is not a fixed multiple of the mean of "
+                f"{what} gradients (it couples the {'trajectories' if G == 1 else 'groups'} of a batch).")
+    elif G > 1:
+        exact_bias, note = _enumerated_group_bias(target, logits, grad, G, factor, neg_grad)
     else:
         def per_traj(batch):
             return torch.stack([neg_grad(batch[i], "on the enumeration") for i in range(batch.n)]) * factor
