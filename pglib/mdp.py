@@ -399,5 +399,6 @@ def sequence_problem(targets: Sequence[int] = (0, 1, 2), vocab_size: int = 2, ma
     terminal[end] = True
     mdp = SequenceMDP(P, R, mu0, gamma=1.0, horizon=L, terminal=terminal, state_names=state_names,
                       action_names=["<eos>", *names])
-    mdp.prompt, mdp.depth, mdp.eos, mdp.targets = prompt, depth, 0, targets
+    for key, value in dict(prompt=prompt, depth=depth, eos=0, targets=targets).items():
+        object.__setattr__(mdp, key, value)  # a TabularMDP refuses later assignment
     return mdp
