@@ -165,7 +165,8 @@ def ratio_surrogate(logp_new, logp_old, advantages, mask=None, reduction: str = 
 
 
 def clipped_surrogate(logp_new, logp_old, advantages, eps: float = 0.2, mask=None,
-                      reduction: str = "trajectory", density: bool = False) -> torch.Tensor:
+                      reduction: str = "trajectory",
+                      density: bool = False) -> torch.Tensor:
     r"""PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7), per step
 
     .. math:: -\min\big(\rho_t\hat A_t,

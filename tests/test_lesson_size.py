@@ -27,9 +27,11 @@ import lesson_size  # noqa: E402
 
 HTML = ROOT / "_build" / "html"
 MAX_VISIBLE_CODE_LINES = 60
-WORD_TARGET = {n: 2500 if n <= 5 else 3000 for n in range(1, 11)}
-WORD_CEILING = {1: 2300, 2: 1600, 3: 3200, 4: 2600, 5: 2950, 6: 2250, 7: 3350, 8: 1800,
-                9: 2800, 10: 2100}
+WORD_TARGET = {n: 2500 if n <= 5 else 3000 for n in range(1, 13)}
+# Ceilings: each chapter's length when the lesson-first pass ended, so no chapter grows. Chapters
+# 7 and 9 were re-based after the earned-rates (issue 22) and practice (issue 25) prose merged in.
+WORD_CEILING = {1: 2300, 2: 1600, 3: 3200, 4: 2600, 5: 2950, 6: 2250, 7: 3400, 8: 1800,
+                9: 3150, 10: 2100, 11: 1400, 12: 1150}
 
 
 def _number(stem: str) -> int:
