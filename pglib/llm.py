@@ -399,8 +399,8 @@ def expected_gradient(loss: Callable, mdp: TabularMDP, logits, group_size: int, 
     validate.function(loss, "loss", "loss(b: GroupBatch, per_group=True, **options) -> [K]")
     validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits).detach()
-    old = logits if logits_old is None else validate.mdp_logits(mdp, logits_old).detach()
-    ref = None if logits_ref is None else validate.mdp_logits(mdp, logits_ref).detach()
+    old = logits if logits_old is None else validate.mdp_logits(mdp, logits_old, "logits_old").detach()
+    ref = None if logits_ref is None else validate.mdp_logits(mdp, logits_ref, "logits_ref").detach()
     en = enumerate_groups(mdp, old, group_size)
     theta = logits.clone().requires_grad_(True)
     values = loss(_stacked(en, theta, old, ref), per_group=True, **options)
@@ -504,7 +504,7 @@ def exact_kl(mdp: TabularMDP, logits, logits_ref) -> torch.Tensor:
     scalar in ``logits``), by listing every response."""
     validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits)
-    ref = validate.mdp_logits(mdp, logits_ref).detach()
+    ref = validate.mdp_logits(mdp, logits_ref, "logits_ref").detach()
     with torch.no_grad():
         e = all_trajectories(mdp, logits.detach())
     logp = _token_logp(logits, e.states, e.actions, e.mask).sum(1)
