@@ -435,7 +435,7 @@ def _progress(cfg):
 
 def _check_solve_args(w: World):
     return dict(policy=_sampler_policy(w), cfg=train.Config(eval_episodes=2, solve_return=10.0, progress=False),
-                hist=train.History(config={}), collector=_collector(w))
+                hist=train.History(config={}, wall_time=[0.0]), collector=_collector(w))
 
 
 def _sampler_policy(w: World):
@@ -453,7 +453,7 @@ SPECS += [
       lambda w: dict(traj=_seq_traj(w), logits=_seq_logits(w), group_size=2),
       dict(traj="object", logits="tensor", group_size="count", logits_old="tensor", logits_ref="tensor")),
     T("llm.group_advantages", llm.group_advantages, lambda w: dict(rewards=w.values),
-      dict(rewards="tensor", baseline="choice", scale="choice", eps="nonneg"), nullable={"baseline", "scale"}),
+      dict(rewards="tensor_any", baseline="choice", scale="choice", eps="nonneg"), nullable={"baseline", "scale"}),
     _group_spec("group_loss", scale="choice", reduction="choice", epsilon="unit_open"),
     _group_spec("reinforce"),
     _group_spec("rloo"),
