@@ -97,7 +97,7 @@ def _fits(traj: Trajectories, logits: torch.Tensor, name: str) -> torch.Tensor:
     return logits
 
 
-def _door(b, per_group: bool = False) -> None:
+def _check_batch(b, per_group: bool = False) -> None:
     """The door of every group loss: ``b`` a :class:`GroupBatch`, ``per_group`` a flag."""
     validate.instance(b, "b", GroupBatch, "a pglib.llm.GroupBatch (see group_batch)")
     validate.flag(per_group, "per_group")
@@ -199,7 +199,7 @@ def group_loss(b: GroupBatch, per_group: bool = False, scale: str | None = "std"
     ``"sequence_mean"`` (GRPO), ``"token_mean"`` (DAPO), ``"constant"`` (Dr. GRPO) or
     ``"sequence_sum"``. ``grpo`` is ``("std", "sequence_mean")``; ``dr_grpo`` is
     ``(None, "constant")``."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.one_of(scale, "scale", ("std", None))
     validate.one_of(reduction, "reduction", ("sequence_mean", "token_mean", "constant", "sequence_sum"))
     validate.clip_eps(epsilon, "epsilon")
@@ -209,13 +209,13 @@ def group_loss(b: GroupBatch, per_group: bool = False, scale: str | None = "std"
 
 def reinforce(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
     r"""REINFORCE with the sequence reward: :math:`-\frac{1}{KG}\sum_i R_i \log\pi(o_i)`."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     return _reduce(-b.logp * b.rewards[..., None], b, "sequence_sum", per_group)
 
 
 def rloo(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
     r"""REINFORCE leave-one-out (Ahmadian et al. 2024): advantage :math:`R_i - \mathrm{mean}_{j\ne i} R_j`."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     adv = group_advantages(b.rewards, "leave_one_out")
     return _reduce(-b.logp * adv[..., None], b, "sequence_sum", per_group)
 
@@ -225,7 +225,7 @@ def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2,
     r"""GRPO (Shao et al. 2024): standardized group advantage, PPO clip, the mean
     over each response's tokens, then over the group; ``beta > 0`` adds ``beta``
     times the per-token KL estimator ``kl`` (``"k3"`` in the paper)."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.clip_eps(epsilon, "epsilon")
     beta = validate.real(beta, "beta", low=0.0)
     validate.one_of(kl, "kl", ("k1", "k2", "k3"))
@@ -238,7 +238,7 @@ def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2,
 
 def dr_grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.Tensor:
     r"""Dr. GRPO (Liu et al. 2025): no division by the std, the token sum divided by ``G L``."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.clip_eps(epsilon, "epsilon")
     adv = group_advantages(b.rewards, "mean")
     return _reduce(_clip_term(b, adv, epsilon, epsilon), b, "constant", per_group)
@@ -246,7 +246,7 @@ def dr_grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> tor
 
 def dapo(b: GroupBatch, per_group: bool = False, eps_low: float = 0.2, eps_high: float = 0.28) -> torch.Tensor:
     r"""DAPO's token-level loss (Yu et al. 2025): clip-higher, the token sum over the batch's token count."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.clip_eps(eps_low, "eps_low")
     validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
@@ -255,7 +255,7 @@ def dapo(b: GroupBatch, per_group: bool = False, eps_low: float = 0.2, eps_high:
 
 def bnpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.Tensor:
     r"""TRL's ``bnpo`` loss type: GRPO's advantage and clip, normalized by the tokens of the local batch."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.clip_eps(epsilon, "epsilon")
     adv = group_advantages(b.rewards, "mean", "std")
     return _reduce(_clip_term(b, adv, epsilon, epsilon), b, "token_mean", per_group)
@@ -264,7 +264,7 @@ def bnpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.
 def gspo(b: GroupBatch, per_group: bool = False, eps_low: float = 3e-4, eps_high: float = 4e-4) -> torch.Tensor:
     r"""GSPO (Zheng et al. 2025): the length-normalized sequence ratio
     :math:`s_i = (\pi(o_i)/\pi_\mathrm{old}(o_i))^{1/|o_i|}`, clipped, one term per response."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.clip_eps(eps_low, "eps_low")
     validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
@@ -277,7 +277,7 @@ def gspo(b: GroupBatch, per_group: bool = False, eps_low: float = 3e-4, eps_high
 
 def cispo(b: GroupBatch, per_group: bool = False, eps_high: float = 0.28) -> torch.Tensor:
     r"""CISPO (MiniMax 2025): the clipped ratio as a constant weight on :math:`A\log\pi`, token mean."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
     weight = torch.exp(b.logp - b.logp_old).clamp(max=1 + eps_high).detach()
@@ -305,7 +305,7 @@ def kl_terms(b: GroupBatch, estimator: str = "k3") -> torch.Tensor:
 def kl_loss(b: GroupBatch, estimator: str = "k3", per_group: bool = False) -> torch.Tensor:
     """The KL estimate used as a loss: the per-token estimator summed over each response's tokens,
     averaged over responses, differentiated through ``logp``."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     return _reduce(kl_terms(b, estimator), b, "sequence_sum", per_group)
 
 
@@ -313,7 +313,7 @@ def kl_reward_loss(b: GroupBatch, estimator: str = "k1", per_group: bool = False
     r"""The KL estimate used as a (negative) reward: a REINFORCE loss whose return at token ``t`` is
     the estimator summed over tokens ``t' >= t`` (held constant), so its gradient estimates
     :math:`\nabla\,\mathbb E[\sum_t k_t]` by the score function alone."""
-    _door(b, per_group)
+    _check_batch(b, per_group)
     k = kl_terms(b, estimator).detach()
     to_go = k.flip(-1).cumsum(-1).flip(-1)
     return _reduce(b.logp * to_go, b, "sequence_sum", per_group)

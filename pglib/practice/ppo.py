@@ -173,11 +173,8 @@ def _log_prob_entropy(policy, obs: torch.Tensor, actions: torch.Tensor):
     return logp_all.gather(-1, actions[:, None]).squeeze(-1), -(logp_all.exp() * logp_all).sum(-1)
 
 
-def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
-               cfg: PPOConfig, rng: np.random.Generator) -> dict:
-    """PPO's optimization phase on one batch of ``B`` real steps: flat tensors on the
-    networks' device, ``obs [B, obs_dim]``, ``actions [B]`` or ``[B, act_dim]``,
-    ``logp_old``, ``advantages``, ``returns`` ``[B]``. Returns the logged statistics."""
+def _check_update(policy, value, opt, obs, actions, logp_old, advantages, returns, cfg, rng) -> None:
+    """The door of :func:`ppo_update`."""
     validate.instance(policy, "policy", torch.nn.Module, "a pglib policy (CategoricalMLP or GaussianMLP)")
     validate.instance(value, "value", torch.nn.Module, "a pglib.policies.ValueMLP")
     validate.instance(opt, "opt", torch.optim.Optimizer, "a torch optimizer")
@@ -190,6 +187,14 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
     if not isinstance(actions, torch.Tensor) or actions.ndim < 1 or actions.shape[0] != B[0]:
         raise validate.ArgumentTypeError(f"actions must be a tensor [B] or [B, act_dim] with B = {B[0]}; "
                                          f"got {validate.describe(actions)}")
+
+
+def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
+               cfg: PPOConfig, rng: np.random.Generator) -> dict:
+    """PPO's optimization phase on one batch of ``B`` real steps: flat tensors on the
+    networks' device, ``obs [B, obs_dim]``, ``actions [B]`` or ``[B, act_dim]``,
+    ``logp_old``, ``advantages``, ``returns`` ``[B]``. Returns the logged statistics."""
+    _check_update(policy, value, opt, obs, actions, logp_old, advantages, returns, cfg, rng)
     density = isinstance(policy, GaussianMLP)
     params = [p for group in opt.param_groups for p in group["params"]]
     B = len(obs)
