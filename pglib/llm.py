@@ -126,9 +126,11 @@ def group_batch(traj: Trajectories, logits, group_size: int, logits_old=None, lo
     logp = _token_logp(logits, traj.states, traj.actions, mask)
     with torch.no_grad():
         old = logp.detach() if logits_old is None else _token_logp(
-            _fits(traj, validate.floats(logits_old, "logits_old", ndim=2), "logits_old"), traj.states, traj.actions, mask)
+            _fits(traj, validate.floats(logits_old, "logits_old", ndim=2), "logits_old"),
+            traj.states, traj.actions, mask)
         ref = old if logits_ref is None else _token_logp(
-            _fits(traj, validate.floats(logits_ref, "logits_ref", ndim=2), "logits_ref"), traj.states, traj.actions, mask)
+            _fits(traj, validate.floats(logits_ref, "logits_ref", ndim=2), "logits_ref"),
+            traj.states, traj.actions, mask)
     shape = (K, G, T)
     return GroupBatch(logp.reshape(shape), old.reshape(shape), ref.reshape(shape), mask.reshape(shape),
                       traj.masked_rewards.sum(1).reshape(K, G), mask.sum(1).reshape(K, G).clamp(min=1), T)
