@@ -89,6 +89,20 @@ class GroupBatch:
         return self.rewards.shape[1]
 
 
+def _fits(traj: Trajectories, logits: torch.Tensor, name: str) -> torch.Tensor:
+    """``logits`` if their shape fits the MDP ``traj`` was sampled from (when it is recorded)."""
+    if traj.n_states is not None and tuple(logits.shape) != (traj.n_states, traj.n_actions):
+        raise ValueError(f"{name} must have shape [S, A] = [{traj.n_states}, {traj.n_actions}] to match the MDP "
+                         f"the batch was sampled from; got {tuple(logits.shape)}")
+    return logits
+
+
+def _check_batch(b, per_group: bool = False) -> None:
+    """The door of every group loss: ``b`` a :class:`GroupBatch`, ``per_group`` a flag."""
+    validate.instance(b, "b", GroupBatch, "a pglib.llm.GroupBatch (see group_batch)")
+    validate.flag(per_group, "per_group")
+
+
 def _token_logp(logits: torch.Tensor, states, actions, mask) -> torch.Tensor:
     logp = torch.log_softmax(logits, -1)[states, actions]
     return torch.where(mask, logp, torch.zeros((), dtype=logp.dtype))
@@ -105,16 +119,18 @@ def group_batch(traj: Trajectories, logits, group_size: int, logits_old=None, lo
     G = validate.positive_int(group_size, "group_size")
     if traj.n % G:
         raise ValueError(f"group_size must divide the batch: {traj.n} responses do not split into groups of {G}")
-    if not isinstance(logits, torch.Tensor):
-        logits = validate.floats(logits, "logits", ndim=2)
+    logits = validate.floats(logits, "logits", dtype=None if isinstance(logits, torch.Tensor) else DTYPE, ndim=2)
+    _fits(traj, logits, "logits")
     K, T = traj.n // G, traj.horizon
     mask = traj.mask
     logp = _token_logp(logits, traj.states, traj.actions, mask)
     with torch.no_grad():
         old = logp.detach() if logits_old is None else _token_logp(
-            validate.floats(logits_old, "logits_old", ndim=2), traj.states, traj.actions, mask)
+            _fits(traj, validate.floats(logits_old, "logits_old", ndim=2), "logits_old"),
+            traj.states, traj.actions, mask)
         ref = old if logits_ref is None else _token_logp(
-            validate.floats(logits_ref, "logits_ref", ndim=2), traj.states, traj.actions, mask)
+            _fits(traj, validate.floats(logits_ref, "logits_ref", ndim=2), "logits_ref"),
+            traj.states, traj.actions, mask)
     shape = (K, G, T)
     return GroupBatch(logp.reshape(shape), old.reshape(shape), ref.reshape(shape), mask.reshape(shape),
                       traj.masked_rewards.sum(1).reshape(K, G), mask.sum(1).reshape(K, G).clamp(min=1), T)
@@ -129,6 +145,7 @@ def group_advantages(rewards: torch.Tensor, baseline: str | None = "mean", scale
     group's sample standard deviation plus ``eps``; ``None`` does not.
     """
     rewards = validate.floats(rewards, "rewards", ndim=2)
+    validate.real(eps, "eps", low=0.0)
     validate.one_of(baseline, "baseline", ("mean", "leave_one_out", None))
     validate.one_of(scale, "scale", ("std", None))
     G = rewards.shape[1]
@@ -184,18 +201,23 @@ def group_loss(b: GroupBatch, per_group: bool = False, scale: str | None = "std"
     ``"sequence_mean"`` (GRPO), ``"token_mean"`` (DAPO), ``"constant"`` (Dr. GRPO) or
     ``"sequence_sum"``. ``grpo`` is ``("std", "sequence_mean")``; ``dr_grpo`` is
     ``(None, "constant")``."""
+    _check_batch(b, per_group)
+    validate.one_of(scale, "scale", ("std", None))
     validate.one_of(reduction, "reduction", ("sequence_mean", "token_mean", "constant", "sequence_sum"))
+    validate.clip_eps(epsilon, "epsilon")
     adv = group_advantages(b.rewards, "mean", scale)
     return _reduce(_clip_term(b, adv, epsilon, epsilon), b, reduction, per_group)
 
 
 def reinforce(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
     r"""REINFORCE with the sequence reward: :math:`-\frac{1}{KG}\sum_i R_i \log\pi(o_i)`."""
+    _check_batch(b, per_group)
     return _reduce(-b.logp * b.rewards[..., None], b, "sequence_sum", per_group)
 
 
 def rloo(b: GroupBatch, per_group: bool = False) -> torch.Tensor:
     r"""REINFORCE leave-one-out (Ahmadian et al. 2024): advantage :math:`R_i - \mathrm{mean}_{j\ne i} R_j`."""
+    _check_batch(b, per_group)
     adv = group_advantages(b.rewards, "leave_one_out")
     return _reduce(-b.logp * adv[..., None], b, "sequence_sum", per_group)
 
@@ -205,6 +227,10 @@ def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2,
     r"""GRPO (Shao et al. 2024): standardized group advantage, PPO clip, the mean
     over each response's tokens, then over the group; ``beta > 0`` adds ``beta``
     times the per-token KL estimator ``kl`` (``"k3"`` in the paper)."""
+    _check_batch(b, per_group)
+    validate.clip_eps(epsilon, "epsilon")
+    beta = validate.real(beta, "beta", low=0.0)
+    validate.one_of(kl, "kl", ("k1", "k2", "k3"))
     adv = group_advantages(b.rewards, "mean", "std")
     terms = _clip_term(b, adv, epsilon, epsilon)
     if beta:
@@ -214,18 +240,25 @@ def grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2,
 
 def dr_grpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.Tensor:
     r"""Dr. GRPO (Liu et al. 2025): no division by the std, the token sum divided by ``G L``."""
+    _check_batch(b, per_group)
+    validate.clip_eps(epsilon, "epsilon")
     adv = group_advantages(b.rewards, "mean")
     return _reduce(_clip_term(b, adv, epsilon, epsilon), b, "constant", per_group)
 
 
 def dapo(b: GroupBatch, per_group: bool = False, eps_low: float = 0.2, eps_high: float = 0.28) -> torch.Tensor:
     r"""DAPO's token-level loss (Yu et al. 2025): clip-higher, the token sum over the batch's token count."""
+    _check_batch(b, per_group)
+    validate.clip_eps(eps_low, "eps_low")
+    validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
     return _reduce(_clip_term(b, adv, eps_low, eps_high), b, "token_mean", per_group)
 
 
 def bnpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.Tensor:
     r"""TRL's ``bnpo`` loss type: GRPO's advantage and clip, normalized by the tokens of the local batch."""
+    _check_batch(b, per_group)
+    validate.clip_eps(epsilon, "epsilon")
     adv = group_advantages(b.rewards, "mean", "std")
     return _reduce(_clip_term(b, adv, epsilon, epsilon), b, "token_mean", per_group)
 
@@ -233,6 +266,9 @@ def bnpo(b: GroupBatch, per_group: bool = False, epsilon: float = 0.2) -> torch.
 def gspo(b: GroupBatch, per_group: bool = False, eps_low: float = 3e-4, eps_high: float = 4e-4) -> torch.Tensor:
     r"""GSPO (Zheng et al. 2025): the length-normalized sequence ratio
     :math:`s_i = (\pi(o_i)/\pi_\mathrm{old}(o_i))^{1/|o_i|}`, clipped, one term per response."""
+    _check_batch(b, per_group)
+    validate.clip_eps(eps_low, "eps_low")
+    validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
     logr = torch.where(b.mask, b.logp - b.logp_old, torch.zeros((), dtype=b.logp.dtype)).sum(-1) / b.lengths
     s = torch.exp(logr)
@@ -243,6 +279,8 @@ def gspo(b: GroupBatch, per_group: bool = False, eps_low: float = 3e-4, eps_high
 
 def cispo(b: GroupBatch, per_group: bool = False, eps_high: float = 0.28) -> torch.Tensor:
     r"""CISPO (MiniMax 2025): the clipped ratio as a constant weight on :math:`A\log\pi`, token mean."""
+    _check_batch(b, per_group)
+    validate.real(eps_high, "eps_high", low=0.0, low_open=True)
     adv = group_advantages(b.rewards, "mean", "std")
     weight = torch.exp(b.logp - b.logp_old).clamp(max=1 + eps_high).detach()
     return _reduce(-weight * adv[..., None] * b.logp, b, "token_mean", per_group)
@@ -259,6 +297,7 @@ def kl_terms(b: GroupBatch, estimator: str = "k3") -> torch.Tensor:
     r"""Per-token estimates ``[K, G, T]`` of :math:`\mathrm{KL}(\pi_\theta\|\pi_\mathrm{ref})` at the sampled tokens
     (0 at masked steps): ``k1`` :math:`= -\log r`, ``k2`` :math:`= (\log r)^2/2`, ``k3`` :math:`= r - 1 - \log r`,
     :math:`\log r = \log\pi_\mathrm{ref} - \log\pi_\theta`."""
+    validate.instance(b, "b", GroupBatch, "a pglib.llm.GroupBatch (see group_batch)")
     validate.one_of(estimator, "estimator", ("k1", "k2", "k3"))
     logr = b.logp_ref - b.logp
     k = {"k1": lambda: -logr, "k2": lambda: 0.5 * logr ** 2, "k3": lambda: torch.expm1(logr) - logr}[estimator]()
@@ -268,6 +307,7 @@ def kl_terms(b: GroupBatch, estimator: str = "k3") -> torch.Tensor:
 def kl_loss(b: GroupBatch, estimator: str = "k3", per_group: bool = False) -> torch.Tensor:
     """The KL estimate used as a loss: the per-token estimator summed over each response's tokens,
     averaged over responses, differentiated through ``logp``."""
+    _check_batch(b, per_group)
     return _reduce(kl_terms(b, estimator), b, "sequence_sum", per_group)
 
 
@@ -275,6 +315,7 @@ def kl_reward_loss(b: GroupBatch, estimator: str = "k1", per_group: bool = False
     r"""The KL estimate used as a (negative) reward: a REINFORCE loss whose return at token ``t`` is
     the estimator summed over tokens ``t' >= t`` (held constant), so its gradient estimates
     :math:`\nabla\,\mathbb E[\sum_t k_t]` by the score function alone."""
+    _check_batch(b, per_group)
     k = kl_terms(b, estimator).detach()
     to_go = k.flip(-1).cumsum(-1).flip(-1)
     return _reduce(b.logp * to_go, b, "sequence_sum", per_group)
@@ -285,6 +326,7 @@ def kl_reward_loss(b: GroupBatch, estimator: str = "k1", per_group: bool = False
 
 def for_check(loss: Callable, group_size: int, **options) -> Callable:
     """``loss(GroupBatch)`` as ``f(traj, logits)`` for :func:`pglib.check_loss` (on-policy)."""
+    validate.function(loss, "loss", "loss(b: GroupBatch, **options) -> a scalar tensor")
     validate.positive_int(group_size, "group_size")
 
     def f(traj: Trajectories, logits: torch.Tensor) -> torch.Tensor:
@@ -317,6 +359,7 @@ def enumerate_groups(mdp: TabularMDP, logits, group_size: int, max_groups: int =
     ``softmax(logits)``."""
     validate.instance(mdp, "mdp", TabularMDP)
     G = validate.positive_int(group_size, "group_size")
+    validate.positive_int(max_groups, "max_groups")
     e = all_trajectories(mdp, logits)
     first = e.states[:, 0]
     members = [torch.nonzero(first == s).flatten() for s in torch.unique(first).tolist()]
@@ -355,9 +398,11 @@ def expected_gradient(loss: Callable, mdp: TabularMDP, logits, group_size: int, 
 
     ``loss(b, per_group=True, **options)`` must return one value per group of a
     :class:`GroupBatch` (every loss in :data:`LOSSES` does)."""
+    validate.function(loss, "loss", "loss(b: GroupBatch, per_group=True, **options) -> [K]")
+    validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits).detach()
-    old = logits if logits_old is None else validate.mdp_logits(mdp, logits_old).detach()
-    ref = None if logits_ref is None else validate.mdp_logits(mdp, logits_ref).detach()
+    old = logits if logits_old is None else validate.mdp_logits(mdp, logits_old, "logits_old").detach()
+    ref = None if logits_ref is None else validate.mdp_logits(mdp, logits_ref, "logits_ref").detach()
     en = enumerate_groups(mdp, old, group_size)
     theta = logits.clone().requires_grad_(True)
     values = loss(_stacked(en, theta, old, ref), per_group=True, **options)
@@ -370,6 +415,8 @@ def response_weights(loss: Callable, mdp: TabularMDP, logits, group_size: int, *
     :math:`\mathbb E[-\nabla\text{loss}] = \sum_m p_m w_m \nabla\log\pi(o_m)`, where ``en`` lists the
     ``M`` responses. Valid when the loss's derivative is the same for every token of a response
     (true on-policy for all of :data:`LOSSES`)."""
+    validate.function(loss, "loss", "loss(b: GroupBatch, per_group=True, **options) -> [K]")
+    validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits).detach()
     en = enumerate_groups(mdp, logits, group_size)
     offset = torch.zeros(en.prob.shape[0], dtype=DTYPE, requires_grad=True)
@@ -385,6 +432,8 @@ def group_gradients(loss: Callable, mdp: TabularMDP, logits, traj: Trajectories,
     in one backward pass: each response's coefficient comes from autograd with respect to an offset
     added to its token log-probabilities, times its score :math:`\nabla\log\pi(o)`. Valid when the
     loss's derivative is the same for every token of a response (all of :data:`LOSSES` on-policy)."""
+    validate.function(loss, "loss", "loss(b: GroupBatch, per_group=True, **options) -> [K]")
+    validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits).detach()
     b = group_batch(traj, logits, group_size)
     offset = torch.zeros(b.rewards.shape, dtype=DTYPE, requires_grad=True)
@@ -410,6 +459,9 @@ def decompose(weights: torch.Tensor, en: Enumerated, mdp: SequenceMDP, logits) -
     Returns a dict of ``[S, A]`` tensors (``mean``, ``gradient``, ``scale``, ``difficulty``,
     ``length``; the last three sum to ``mean - gradient``) and ``lambdas`` ``[n_prompts]``.
     """
+    validate.instance(en, "en", Enumerated, "a pglib.llm.Enumerated (see enumerate_groups)")
+    validate.instance(mdp, "mdp", SequenceMDP, "a pglib.mdp.SequenceMDP (see sequence_problem)")
+    weights = validate.floats(weights, "weights", shape=(en.prob.shape[0],), dims="[M] (one per listed response)")
     logits = validate.mdp_logits(mdp, logits).detach()
     t = en.traj
     score = _score_sums(mdp, logits, t)  # [M, S, A]
@@ -452,8 +504,9 @@ def _score_sums(mdp: TabularMDP, logits: torch.Tensor, t: Trajectories) -> torch
 def exact_kl(mdp: TabularMDP, logits, logits_ref) -> torch.Tensor:
     r""":math:`\mathrm{KL}(p_\theta\|p_\mathrm{ref})` between the response distributions (a differentiable
     scalar in ``logits``), by listing every response."""
+    validate.instance(mdp, "mdp", TabularMDP)
     logits = validate.mdp_logits(mdp, logits)
-    ref = validate.mdp_logits(mdp, logits_ref).detach()
+    ref = validate.mdp_logits(mdp, logits_ref, "logits_ref").detach()
     with torch.no_grad():
         e = all_trajectories(mdp, logits.detach())
     logp = _token_logp(logits, e.states, e.actions, e.mask).sum(1)
@@ -466,6 +519,11 @@ def verdict(mean: torch.Tensor, gradient: torch.Tensor, tol: float = 1e-9) -> di
     """Exact verdict of a mean gradient: ``"grad J"``, ``"positive multiple"`` or ``"other"``, with
     the scale ``c = <mean, grad>/|grad|^2``, the bias as a share of ``|grad J|``, the share left
     after the best scale, and the angle in degrees."""
+    gradient = validate.floats(gradient, "gradient", dtype=None)
+    mean = validate.floats(mean, "mean", dtype=None, shape=tuple(gradient.shape), dims="of gradient")
+    validate.real(tol, "tol", low=0.0)
+    if float(gradient.detach().norm()) == 0.0:
+        raise ValueError("gradient must not be zero (the verdict measures against its length)")
     m, g = mean.reshape(-1), gradient.reshape(-1)
     gn = float(g.norm())
     c = float(m @ g) / gn ** 2

@@ -35,8 +35,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import test_bad_input as base
-from pglib import (checks, claims, device, exact, fused, importance, lqr, mdp, offpolicy, policies, returns, rollout, sampling,
-                   stats, tabular, train, validate, verify, zoo)
+from pglib import (checks, claims, device, exact, fused, importance, llm, losses, lqr, mdp, offpolicy, policies, returns,
+                   rollout, sampling, stats, tabular, train, validate, verify, zoo)
+from pglib.practice import ppo
 
 FLOAT64_DEFAULT = True
 BAD = (TypeError, ValueError)
@@ -378,6 +379,137 @@ SPECS: list[Spec] = [
       says=dict(lqr_="lqr")),
 ]
 
+
+
+# ----------------------------------------------------------------------------- the LLM chapter and PPO (issue 21)
+
+
+def _seq(w: World):
+    return mdp.sequence_problem((0, 1), vocab_size=2, max_length=2)
+
+
+def _seq_logits(w: World, k: int = 0) -> torch.Tensor:
+    m = _seq(w)
+    g = torch.Generator().manual_seed(w.seed + k)
+    return torch.randn(m.n_states, m.n_actions, generator=g, dtype=torch.float64)
+
+
+def _seq_traj(w: World, G: int = 2):
+    return sampling.sample_trajectories(_seq(w), _seq_logits(w), n=2 * G, seed=w.seed)
+
+
+def _gbatch(w: World):
+    return llm.group_batch(_seq_traj(w), _seq_logits(w), 2, logits_ref=_seq_logits(w, 1))
+
+
+def _group_spec(name, **options):
+    """One door for every group loss: a GroupBatch ``b``, the flag ``per_group``, the loss's options."""
+    fn = getattr(llm, name)
+    bad = dict(b="object", per_group="flag", **options)
+    return T(f"llm.{name}", lambda **kw: fn(**kw).detach(), lambda w: dict(b=_gbatch(w)), bad,
+             nullable={"scale"})
+
+
+def _ppo_args(w: World):
+    torch.manual_seed(w.seed)
+    policy = policies.CategoricalMLP(4, 2, hidden=(4,)).double()
+    value = policies.ValueMLP(4, (4,)).double()
+    g = torch.Generator().manual_seed(w.seed)
+    B = w.N + 3
+    obs = torch.randn(B, 4, generator=g, dtype=torch.float64)
+    actions = torch.randint(2, (B,), generator=g)
+    with torch.no_grad():
+        logp_old = policy(obs).log_prob(actions)
+    return dict(policy=policy, value=value,
+                opt=torch.optim.SGD([*policy.parameters(), *value.parameters()], lr=0.0), obs=obs,
+                actions=actions, logp_old=logp_old, advantages=torch.randn(B, generator=g, dtype=torch.float64),
+                returns=torch.randn(B, generator=g, dtype=torch.float64),
+                cfg=ppo.PPOConfig(epochs=1, minibatch_size=64), rng=np.random.default_rng(w.seed))
+
+
+def _progress(cfg):
+    with train.progress_bar(cfg) as bar:
+        bar.update(1)
+        return type(bar).__name__
+
+
+def _check_solve_args(w: World):
+    return dict(policy=_sampler_policy(w), cfg=train.Config(eval_episodes=2, solve_return=10.0, progress=False),
+                hist=train.History(config={}, wall_time=[0.0]), collector=_collector(w))
+
+
+def _sampler_policy(w: World):
+    torch.manual_seed(w.seed)
+    return policies.CategoricalMLP(4, 2, hidden=(4,)).double()
+
+
+def _tiny_ppo(w: World):
+    return ppo.PPOConfig(total_steps=32, num_envs=2, n_steps=8, minibatch_size=8, epochs=1, hidden=(4,),
+                         eval_every=None, seed=w.seed, device="cpu")
+
+
+SPECS += [
+    T("llm.group_batch", lambda **kw: llm.group_batch(**kw).logp.detach(),
+      lambda w: dict(traj=_seq_traj(w), logits=_seq_logits(w), group_size=2),
+      dict(traj="object", logits="tensor", group_size="count", logits_old="tensor", logits_ref="tensor")),
+    T("llm.group_advantages", llm.group_advantages, lambda w: dict(rewards=w.values),
+      dict(rewards="tensor_any", baseline="choice", scale="choice", eps="nonneg"), nullable={"baseline", "scale"}),
+    _group_spec("group_loss", scale="choice", reduction="choice", epsilon="unit_open"),
+    _group_spec("reinforce"),
+    _group_spec("rloo"),
+    _group_spec("grpo", epsilon="unit_open", beta="nonneg", kl="choice"),
+    _group_spec("dr_grpo", epsilon="unit_open"),
+    _group_spec("dapo", eps_low="unit_open", eps_high="positive"),
+    _group_spec("bnpo", epsilon="unit_open"),
+    _group_spec("gspo", eps_low="unit_open", eps_high="positive"),
+    _group_spec("cispo", eps_high="positive"),
+    _group_spec("kl_loss", estimator="choice"),
+    _group_spec("kl_reward_loss", estimator="choice"),
+    T("llm.kl_terms", lambda **kw: llm.kl_terms(**kw).detach(), lambda w: dict(b=_gbatch(w)),
+      dict(b="object", estimator="choice")),
+    T("llm.for_check", lambda **kw: llm.for_check(**kw)(_seq_traj(World(1, 2, 1, 2, 0)), _seq_logits(
+        World(1, 2, 1, 2, 0))).detach(), lambda w: dict(loss=llm.grpo, group_size=2),
+      dict(loss="callable", group_size="count")),
+    T("llm.enumerate_groups", lambda **kw: llm.enumerate_groups(**kw).group_prob,
+      lambda w: dict(mdp=_seq(w), logits=_seq_logits(w), group_size=2),
+      dict(mdp="object", logits="tensor", group_size="count", max_groups="count0")),
+    T("llm.expected_gradient", llm.expected_gradient,
+      lambda w: dict(loss=llm.grpo, mdp=_seq(w), logits=_seq_logits(w), group_size=2),
+      dict(loss="callable", mdp="object", logits="tensor", group_size="count", logits_old="tensor",
+           logits_ref="tensor")),
+    T("llm.response_weights", lambda **kw: llm.response_weights(**kw)[0],
+      lambda w: dict(loss=llm.dr_grpo, mdp=_seq(w), logits=_seq_logits(w), group_size=2),
+      dict(loss="callable", mdp="object", logits="tensor", group_size="count")),
+    T("llm.group_gradients", llm.group_gradients,
+      lambda w: dict(loss=llm.rloo, mdp=_seq(w), logits=_seq_logits(w), traj=_seq_traj(w), group_size=2),
+      dict(loss="callable", mdp="object", logits="tensor", traj="object", group_size="count")),
+    T("llm.decompose", llm.decompose,
+      lambda w: (lambda wts, en: dict(weights=wts, en=en, mdp=_seq(w), logits=_seq_logits(w)))(
+          *llm.response_weights(llm.grpo, _seq(w), _seq_logits(w), 2)),
+      dict(weights="tensor", en="object", mdp="object", logits="tensor")),
+    T("llm.exact_kl", llm.exact_kl, lambda w: dict(mdp=_seq(w), logits=_seq_logits(w), logits_ref=_seq_logits(w, 1)),
+      dict(mdp="object", logits="tensor", logits_ref="tensor")),
+    T("llm.verdict", llm.verdict, lambda w: dict(mean=w.logits + 0.1, gradient=w.logits),
+      dict(mean="tensor", gradient="tensor", tol="nonneg"), says=dict(gradient="gradient")),
+    # losses, mdp
+    T("losses.entropy_bonus", losses.entropy_bonus, lambda w: dict(entropy=w.values, mask=w.mask),
+      dict(entropy="tensor", mask="mask", reduction="choice")),
+    T("mdp.sequence_problem", lambda **kw: mdp.sequence_problem(**kw).transitions,
+      lambda w: dict(targets=(0, 1), vocab_size=2, max_length=2),
+      dict(vocab_size="count", max_length="count", prompt_probs="tensor")),
+    # PPO and the training loop's helpers
+    T("ppo.PPOConfig", lambda **kw: dataclasses.asdict(ppo.PPOConfig(**kw)),
+      lambda w: dict(clip=0.2, gamma=0.98, epochs=4, minibatch_size=256, lr=2.5e-3),
+      dict(clip="unit_open", gamma="gamma", epochs="count", minibatch_size="count", lr="positive")),
+    T("ppo.ppo_update", ppo.ppo_update, _ppo_args,
+      dict(policy="object", value="object", opt="object", cfg="object", rng="object", obs="tensor_free",
+           logp_old="tensor", advantages="tensor", returns="tensor"), seeded=True),
+    T("ppo.train_ppo", lambda **kw: [p.detach() for p in ppo.train_ppo(**kw)[0].parameters()],
+      lambda w: dict(cfg=_tiny_ppo(w)), dict(cfg="object"), seeded=True),
+    T("train.check_solve", train.check_solve, _check_solve_args,
+      dict(policy="object", cfg="object", hist="object", collector="object"), seeded=True),
+    T("train.progress_bar", _progress, lambda w: dict(cfg=train.Config(progress=False)), dict(cfg="object")),
+]
 
 def torch_threads_enter(n):
     with train.torch_threads(n):
@@ -760,6 +892,11 @@ NOT_DOORS = {
     "verify.report_from_samples": "internal plumbing (issue 20)",
     "fused.Moments": "a result type built by reinforce_moments",
     "enumeration.Enumeration": "a result type built by all_trajectories",
+    "llm.GroupBatch": "a result type built by group_batch (every group loss checks it is one)",
+    "llm.Enumerated": "a result type built by enumerate_groups",
+    "llm.Mistake": "a record of the MISTAKES table (its losses are group losses with a GroupBatch door)",
+    "ppo.PPOHistory": "a result type built by train_ppo",
+    "mdp.SequenceMDP": "a result type built by sequence_problem (covered as mdp.sequence_problem)",
     "plotting.learning_curves": "draws History runs on a matplotlib axes; its numbers go through running_return "
                                 "and mean_and_band (covered in test_bad_input.py)",
 }

@@ -173,11 +173,28 @@ def _log_prob_entropy(policy, obs: torch.Tensor, actions: torch.Tensor):
     return logp_all.gather(-1, actions[:, None]).squeeze(-1), -(logp_all.exp() * logp_all).sum(-1)
 
 
+def _check_update(policy, value, opt, obs, actions, logp_old, advantages, returns, cfg, rng) -> None:
+    """The door of :func:`ppo_update`."""
+    validate.instance(policy, "policy", torch.nn.Module, "a pglib policy (CategoricalMLP or GaussianMLP)")
+    validate.instance(value, "value", torch.nn.Module, "a pglib.policies.ValueMLP")
+    validate.instance(opt, "opt", torch.optim.Optimizer, "a torch optimizer")
+    validate.instance(cfg, "cfg", PPOConfig, "a pglib.ppo.PPOConfig")
+    validate.instance(rng, "rng", np.random.Generator, "a numpy Generator (np.random.default_rng)")
+    obs = validate.floats(obs, "obs", dtype=None, ndim=2, dims="[B, obs_dim]")
+    B = (obs.shape[0],)
+    for name, x in (("logp_old", logp_old), ("advantages", advantages), ("returns", returns)):
+        validate.floats(x, name, dtype=None, shape=B, dims="[B] (one per step of obs)")
+    if not isinstance(actions, torch.Tensor) or actions.ndim < 1 or actions.shape[0] != B[0]:
+        raise validate.ArgumentTypeError(f"actions must be a tensor [B] or [B, act_dim] with B = {B[0]}; "
+                                         f"got {validate.describe(actions)}")
+
+
 def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
                cfg: PPOConfig, rng: np.random.Generator) -> dict:
     """PPO's optimization phase on one batch of ``B`` real steps: flat tensors on the
     networks' device, ``obs [B, obs_dim]``, ``actions [B]`` or ``[B, act_dim]``,
     ``logp_old``, ``advantages``, ``returns`` ``[B]``. Returns the logged statistics."""
+    _check_update(policy, value, opt, obs, actions, logp_old, advantages, returns, cfg, rng)
     density = isinstance(policy, GaussianMLP)
     params = [p for group in opt.param_groups for p in group["params"]]
     B = len(obs)
@@ -220,6 +237,7 @@ def ppo_update(policy, value, opt, obs, actions, logp_old, advantages, returns,
 
 def train_ppo(cfg: PPOConfig = PPOConfig()) -> tuple[torch.nn.Module, PPOHistory]:
     """Run PPO as configured; returns ``(policy, history)``."""
+    validate.instance(cfg, "cfg", PPOConfig, "a pglib.ppo.PPOConfig")
     device = resolve_device(cfg.device)
     with torch_threads(cfg.torch_threads), progress_bar(cfg) as bar, \
             closing(make_vec_env(cfg.env_id, cfg.num_envs, **cfg.env_kwargs)) as envs:

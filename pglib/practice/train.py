@@ -328,6 +328,9 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
 def check_solve(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
     """One scheduled evaluation of the current policy; records it and the first solve.
     True if solved."""
+    validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
+    validate.instance(hist, "hist", History, "a pglib.train.History")
+    validate.instance(collector, "collector", VectorCollector, "a pglib.rollout.VectorCollector")
     threshold = cfg.solve_return
     if threshold is None:
         # None for some tasks (Pendulum)
@@ -375,6 +378,8 @@ class _NoBar:
 def progress_bar(cfg: Config):
     """A tqdm bar over ``cfg.total_steps`` while the block runs (a silent stand-in without
     ``cfg.progress`` or without tqdm); closed on any exit."""
+    if not all(hasattr(cfg, f) for f in ("total_steps", "progress")):
+        raise validate.ArgumentTypeError(f"cfg must be a pglib.train.Config or PPOConfig; got {type(cfg).__name__}")
     # tqdm is optional (extra `progress`): without it, or without a bar, nothing is shown
     try:
         from tqdm.auto import tqdm
