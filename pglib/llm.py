@@ -23,8 +23,9 @@ loss            advantage :math:`A_i` and per-token term                     red
 ``gspo``        as ``grpo``; sequence ratio                                  mean over the group
                 :math:`s_i = \exp(\frac{1}{|o_i|}\sum_t \log\rho_{i,t})`,
                 :math:`-\min(s_i A_i, \mathrm{clip}(s_i) A_i)` (Zheng 2025)
-``cispo``       as ``grpo``; :math:`-\mathrm{sg}(\min(\rho, 1+\varepsilon_h))  sum / total tokens
-                A \log\pi` (MiniMax 2025)
+``cispo``       as ``grpo``, per-token term                                 sum / total tokens
+                :math:`-\mathrm{sg}(\min(\rho, 1+\varepsilon_h))\,A\log\pi`
+                (MiniMax 2025)
 ==============  ==========================================================  =========================
 
 The standard deviation is the sample one (``torch.std``, divisor ``G - 1``), as in TRL. ``bnpo``
