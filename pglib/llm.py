@@ -9,24 +9,24 @@ here maps a :class:`GroupBatch` to the scalar to **minimize**. With
 (1 on-policy, where ``logp_old`` is ``logp`` detached), :math:`|o_i|` the length of response
 :math:`i`, :math:`R_i` its reward and :math:`L` the longest response allowed:
 
-==============  ==========================================================  =========================
-loss            advantage :math:`A_i` and per-token term                     reduction over tokens
-==============  ==========================================================  =========================
-``reinforce``   :math:`R_i`; :math:`-A_i \log\pi` (Williams 1992)            sum per response, mean
-``rloo``        :math:`R_i - \frac{1}{G-1}\sum_{j\ne i} R_j` (Ahmadian 2024)  sum per response, mean
-``grpo``        :math:`(R_i - \bar R)/(\mathrm{std}(R) + \varepsilon)`;       mean per response, then
-                PPO clip :math:`-\min(\rho A, \mathrm{clip}(\rho) A)`        mean over the group
+==============  ================================================================  =========================
+loss            advantage :math:`A_i` and per-token term                          reduction over tokens
+==============  ================================================================  =========================
+``reinforce``   :math:`R_i`; :math:`-A_i \log\pi` (Williams 1992)                 sum per response, mean
+``rloo``        :math:`R_i - \frac{1}{G-1}\sum_{j\ne i} R_j` (Ahmadian 2024)      sum per response, mean
+``grpo``        :math:`(R_i - \bar R)/(\mathrm{std}(R) + \varepsilon)`;           mean per response, then
+                PPO clip :math:`-\min(\rho A, \mathrm{clip}(\rho) A)`             mean over the group
                 (Shao et al. 2024)
-``dr_grpo``     :math:`R_i - \bar R`; PPO clip (Liu et al. 2025)             sum / (G L)
-``dapo``        as ``grpo``, clip :math:`[1-0.2, 1+0.28]` (Yu et al. 2025)   sum / total tokens
-``bnpo``        as ``grpo``; TRL's ``bnpo``: tokens of the local batch       sum / total tokens
-``gspo``        as ``grpo``; sequence ratio                                  mean over the group
+``dr_grpo``     :math:`R_i - \bar R`; PPO clip (Liu et al. 2025)                  sum / (G L)
+``dapo``        as ``grpo``, clip :math:`[1-0.2, 1+0.28]` (Yu et al. 2025)        sum / total tokens
+``bnpo``        as ``grpo``; TRL's ``bnpo``: tokens of the local batch            sum / total tokens
+``gspo``        as ``grpo``; sequence ratio                                       mean over the group
                 :math:`s_i = \exp(\frac{1}{|o_i|}\sum_t \log\rho_{i,t})`,
                 :math:`-\min(s_i A_i, \mathrm{clip}(s_i) A_i)` (Zheng 2025)
-``cispo``       as ``grpo``, per-token term                                 sum / total tokens
+``cispo``       as ``grpo``, per-token term                                       sum / total tokens
                 :math:`-\mathrm{sg}(\min(\rho, 1+\varepsilon_h))\,A\log\pi`
                 (MiniMax 2025)
-==============  ==========================================================  =========================
+==============  ================================================================  =========================
 
 The standard deviation is the sample one (``torch.std``, divisor ``G - 1``), as in TRL. ``bnpo``
 here is the token normalization TRL ships under that name; the BNPO paper (Xiao et al. 2025)
