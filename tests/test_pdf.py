@@ -101,7 +101,8 @@ def title(path: pathlib.Path) -> str:
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.replace("\u00ad", "").split())
+    # soft hyphens dropped; Sphinx's smart quotes print ' as a typographic apostrophe
+    return " ".join(text.replace("\u00ad", "").replace("\u2019", "'").split())
 
 
 @functools.lru_cache(maxsize=None)
