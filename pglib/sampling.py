@@ -315,17 +315,6 @@ class _Sampler:
         return Trajectories.trusted(states.T, actions.T, rewards.T, mask.T, logp.T, n_states=S, n_actions=A)
 
 
-def _group_size(group_size, n: int) -> int:
-    """``group_size`` as an int ``G >= 1`` dividing ``n`` (``None`` is 1)."""
-    if group_size is None:
-        return 1
-    G = validate.positive_int(group_size, "group_size")
-    if n % G:
-        raise ValueError(f"group_size must divide n: n = {n} trajectories do not split into groups of "
-                         f"{G}; give n a multiple of {G}")
-    return G
-
-
 def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None, *,
                         generator: torch.Generator | None = None, horizon: int | None = None,
                         group_size: int | None = None) -> Trajectories:
@@ -362,7 +351,7 @@ def sample_trajectories(mdp: TabularMDP, logits, n: int, seed: int | None = None
         torch.Size([1000, 20])
     """
     n = validate.positive_int(n, "n")
-    G = _group_size(group_size, n)
+    G = validate.group_size(group_size, n)
     T = resolve_horizon(mdp, horizon)
     _check_size(n, T)
     gen = make_generator(seed, generator)

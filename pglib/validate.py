@@ -42,7 +42,7 @@ import torch
 __all__ = [
     "DTYPE", "MEMORY_BUDGET", "MAX_STEPS", "ArgumentTypeError",
     "describe", "floats", "float_array", "integers", "mask", "logits", "mdp_logits", "batch", "batch_logits",
-    "positive_int", "nonnegative_int", "seed", "real", "gamma", "clip_eps", "probability", "flag", "one_of",
+    "positive_int", "group_size", "nonnegative_int", "seed", "real", "gamma", "clip_eps", "probability", "flag", "one_of",
     "instance", "same_shape", "finite", "distribution", "memory", "nbytes", "steps",
     "COV_RTOL", "MAX_CALLS", "real_or_none", "covariance", "function", "calls", "unchanged", "versions",
     "string", "mapping",
@@ -333,6 +333,18 @@ def positive_int(x: Any, name: str, *, minimum: int = 1, maximum: int | None = N
         raise ValueError(f"{name} must be at most {maximum}; got {n}")
     return n
 
+
+
+def group_size(x: Any, n: int, n_name: str = "n") -> int:
+    """``group_size`` as an int ``G >= 1`` dividing ``n`` (``None`` is 1): ``n`` trajectories
+    (named ``n_name`` in the error) form ``n // G`` consecutive groups of ``G``."""
+    if x is None:
+        return 1
+    G = positive_int(x, "group_size")
+    if n % G:
+        raise ValueError(f"group_size must divide {n_name}: {n_name} = {n} does not split into groups "
+                         f"of {G}; give a multiple of {G}")
+    return G
 
 def nonnegative_int(x: Any, name: str, *, maximum: int | None = None) -> int:
     """``x`` as a Python ``int`` >= 0 (see :func:`positive_int`)."""

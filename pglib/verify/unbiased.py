@@ -211,17 +211,6 @@ def _trial_batch(mdp: TabularMDP, logits, n: int, seed: int, group_size: int | N
     return sample_trajectories(mdp, logits, n=n, seed=seed + _TRIAL_SEED_OFFSET, group_size=group_size)
 
 
-def _check_group_size(group_size, n: int, n_name: str) -> int:
-    """``group_size`` as ``G >= 1`` (``None`` is 1) dividing ``n`` (named ``n_name``)."""
-    if group_size is None:
-        return 1
-    G = validate.positive_int(group_size, "group_size")
-    if n % G:
-        raise ValueError(f"group_size must divide {n_name}: {n_name} = {n} does not split into groups of "
-                         f"{G}; give a multiple of {G}")
-    return G
-
-
 def _per_trajectory(values: torch.Tensor, singles: list[torch.Tensor]) -> bool:
     """Whether the batch's rows equal the estimates of each trajectory alone."""
     alone = torch.stack(singles)
@@ -333,7 +322,7 @@ def check_estimator(estimator: Callable, mdp: TabularMDP, logits, n: int = 20_00
     logits, seed, alpha, target = _common(estimator, "estimator", mdp, logits, seed, alpha, horizon)
     S, A = mdp.n_states, mdp.n_actions
     n = validate.positive_int(n, "n", minimum=S * A + 2)
-    G = _check_group_size(group_size, n, "n")
+    G = validate.group_size(group_size, n, "n")
     T = target.horizon
     # 1. the trial call: shape, dtype, NaN, and whether each row depends on its trajectory only
     trial = _trial_batch(target, logits, _TRIAL * G, seed, G if G > 1 else None)
@@ -445,7 +434,7 @@ def check_loss(loss: Callable, mdp: TabularMDP, logits, batch_size: int = 32, n_
     logits, seed, alpha, target = _common(loss, "loss", mdp, logits, seed, alpha, horizon)
     S, A = mdp.n_states, mdp.n_actions
     B = validate.positive_int(batch_size, "batch_size")
-    G = _check_group_size(group_size, B, "batch_size")
+    G = validate.group_size(group_size, B, "batch_size")
     n_batches = validate.positive_int(n_batches, "n_batches", minimum=S * A + 2)
     validate.memory(validate.nbytes(B * n_batches, target.horizon, 5),
                     f"the sampled batches (batch_size={B} x n_batches={n_batches} trajectories)")
