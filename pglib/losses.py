@@ -91,7 +91,12 @@ def _check_steps(mask, reduction: str, density: bool = False, **tensors) -> tupl
 def reduce_terms(terms: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
     """Per-step loss terms ``[..., T]`` (masked steps set to 0) reduced as every loss here reduces them:
     ``"trajectory"`` sums over steps and averages over trajectories, ``"mean"`` averages over all
-    entries, ``"none"`` keeps ``[..., T]``. The inputs are taken as checked."""
+    entries, ``"none"`` keeps ``[..., T]``. Masked steps may hold inf or NaN (a ratio of padding):
+    they are replaced, never multiplied."""
+    terms = validate.floats(terms, "terms", dtype=None, min_ndim=1, allow_nonfinite=True, integers=False)
+    if mask is not None:
+        mask = validate.mask(mask, "mask", shape=tuple(terms.shape), dims="of terms")
+    reduction = validate.one_of(reduction, "reduction", ("trajectory", "mean", "none"))
     if mask is not None:
         # torch.where, not multiplication: a masked step may hold inf (e.g. a ratio of padding) and 0*inf = nan.
         terms = torch.where(mask, terms, torch.zeros((), dtype=terms.dtype))

@@ -49,7 +49,14 @@ def total_return(rewards: Array, gamma: float = 1.0) -> Array:
 
 def discounts(gamma: float, t: Array) -> Array:
     r""":math:`\gamma^t` at each entry of the step indices ``t`` (numpy or torch, any shape): the one
-    place pglib raises the discount to a power. ``gamma`` is taken as checked."""
+    place pglib raises the discount to a power. Entries the caller masks out (a rollout's padding
+    holds -1) are raised like any other; ``t`` is checked for its kind, not its values."""
+    gamma = validate.gamma(gamma)
+    if not isinstance(t, (np.ndarray, torch.Tensor)) or t.dtype in (torch.bool, np.bool_) \
+            or (t.is_complex() if isinstance(t, torch.Tensor) else np.iscomplexobj(t)) \
+            or (isinstance(t, np.ndarray) and t.dtype.kind not in "iuf"):
+        raise validate.ArgumentTypeError(f"t must be a real numpy array or torch tensor of step indices; "
+                                         f"got {validate.describe(t)}")
     return gamma ** t
 
 

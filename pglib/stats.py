@@ -92,7 +92,9 @@ DECISION_MARGIN = 10.0
 
 
 def as_numpy(x, name: str) -> tuple[np.ndarray, float]:
-    """``x`` as a float64 numpy array, and the machine epsilon of the dtype it arrived in."""
+    """``x`` as a float64 numpy array, and the machine epsilon of the dtype it arrived in. ``name``
+    is the argument's name in messages."""
+    name = validate.string(name, "name")
     if isinstance(x, torch.Tensor):
         t = x.detach().cpu()
         eps = float(torch.finfo(t.dtype).eps) if t.is_floating_point() else float(np.finfo(np.float64).eps)
@@ -233,6 +235,8 @@ def z_scores(samples, exact):
 
 def format_sig(x: float, sig: int) -> str:
     """``x`` with ``sig`` significant digits (``inf`` stays ``inf``)."""
+    x = validate.real(x, "x", allow_inf=True)
+    sig = validate.positive_int(sig, "sig", maximum=17)
     if math.isinf(x):
         return "inf"
     return f"{x:.{sig}g}"
@@ -242,7 +246,10 @@ def format_interval(estimate: float, low: float, high: float) -> tuple[str, str,
     """An estimate and its interval, to the digits the interval supports: the last printed digit
     is the second significant digit of the interval's width (``0.39287, 0.38731, 0.39854 ->
     '0.393', '0.387', '0.399'``). Digits below that are noise of the sample, and their last
-    bits noise of the machine."""
+    bits noise of the machine. An infinite end (an unbounded interval) prints 4 digits."""
+    estimate = validate.real(estimate, "estimate", allow_inf=True)
+    low = validate.real(low, "low", allow_inf=True)
+    high = validate.real(high, "high", low=low, allow_inf=True)
     width = high - low
     if not (math.isfinite(width) and width > 0):
         return format_sig(estimate, 4), format_sig(low, 4), format_sig(high, 4)
@@ -254,6 +261,8 @@ def format_p(p: float, label: str = "p") -> str:
     """A p-value with 2 significant digits, below 1e-16 only as ``<1e-16`` (those digits are not
     trustworthy): ``format_p(0.0123) == "p=0.012"``, ``format_p(1e-20) == "p<1e-16"``; with
     ``label=""`` just ``"0.012"`` or ``"<1e-16"``."""
+    p = validate.probability(p, "p")
+    label = validate.string(label, "label")
     text = "<1e-16" if p < 1e-16 else f"{p:.2g}"
     if not label:
         return text

@@ -137,6 +137,17 @@ def _fit_args(w: World):
                 targets=torch.zeros(w.N + 2, dtype=torch.float64), steps=2)
 
 
+def _unbiased():
+    return importlib.import_module("pglib.verify.unbiased")
+
+
+def _report_args(w: World) -> dict:
+    grad = exact.gradient(w.m, w.logits)
+    noise = torch.randn(40, w.S, w.A, generator=torch.Generator().manual_seed(w.seed), dtype=torch.float64)
+    return dict(kind="estimator", samples=grad + noise, grad=grad, alpha=0.05, mdp=w.m, traj_for_matching=None,
+                logits=None, exact_bias=None, note=None)
+
+
 def _quiet(fn):
     """``fn`` with its printed lines swallowed (claims print a line per check)."""
     def call(**kw):
@@ -360,6 +371,28 @@ SPECS: list[Spec] = [
     T("sampling.resolve_horizon", sampling.resolve_horizon, lambda w: dict(mdp=w.m, horizon=None),
       dict(mdp="object", horizon="steps"), nullable={"horizon"}),
     T("stats.format_percent", stats.format_percent, lambda w: dict(p=0.0123), dict(p="pct")),
+    # helpers made public by the layout (issue 20): pglib's modules call them with checked arguments, a
+    # reader may call them with anything
+    T("stats.format_p", stats.format_p, lambda w: dict(p=0.0123, label="p"), dict(p="prob", label="string")),
+    T("stats.format_sig", stats.format_sig, lambda w: dict(x=-0.012345, sig=w.T), dict(x="real_inf", sig="count")),
+    T("stats.format_interval", lambda **kw: stats.format_interval(**kw),
+      lambda w: dict(estimate=0.39287, low=0.38731, high=0.39854),
+      dict(estimate="real_inf", low="real_inf", high="real_inf")),
+    T("stats.as_numpy", stats.as_numpy, lambda w: dict(x=_samples(w), name="x"), dict(x="numbers", name="string"),
+      says=dict(x="x")),
+    T("returns.discounts", returns.discounts,
+      lambda w: dict(gamma=0.9, t=torch.arange(w.T, dtype=torch.float64)), dict(gamma="gamma", t="tensor_kind")),
+    T("losses.reduce_terms", losses.reduce_terms, lambda w: dict(terms=w.values, mask=w.mask, reduction="trajectory"),
+      dict(terms="tensor_kind", mask="mask", reduction="choice"), nullable={"mask"}),
+    T("policies.numpy_forward", lambda **kw: policies.numpy_forward(**kw)(np.ones((2, 4))),
+      lambda w: dict(net=_value_net(w).net, activation="tanh"), dict(net="object", activation="choice")),
+    T("fused.estimates_from_uniforms", fused.estimates_from_uniforms,
+      lambda w: dict(mdp=w.m, logits=w.logits, uniforms=np.random.default_rng(w.seed).random((w.N, 2 * w.T))),
+      dict(mdp="object", logits="tensor", uniforms="array", gamma="gamma")),
+    T("verify.report_from_samples", lambda **kw: _unbiased().report_from_samples(**kw), _report_args,
+      dict(kind="choice", samples="tensor", grad="tensor", alpha="level", mdp="object", exact_bias="tensor",
+           note="string"),
+      says=dict(grad="grad|samples"), nullable={"traj_for_matching", "logits", "exact_bias", "note", "state_names"}),
     # validate's own helpers added for this issue
     T("validate.covariance", validate.covariance, lambda w: dict(x=_cov(w), name="c"), dict(x="cov"),
       says=dict(x="c")),
@@ -647,6 +680,11 @@ def _bad_value(spec: Spec, arg: str, valid: Any, draw) -> tuple[str, Any]:
         return "real", draw(st.sampled_from(["0.5", True, 1j, math.nan, None, [0.5], -0.1, HUGE]))
     if kind == "level":
         return "real", draw(st.sampled_from(BAD_LEVEL))
+    if kind == "real_inf":  # a real number where an infinity is valid
+        return "real", draw(st.sampled_from(["0.5", True, 1j, math.nan, None, [0.5], object(), HUGE, -HUGE]))
+    if kind == "numbers":  # an array of any shape: only its kind and its values can be wrong
+        cls, value = _bad_array(valid, draw)
+        return (cls, value) if cls != "shape" else ("kind", draw(st.sampled_from([["a", "b"], None, "x"])))
     if kind == "positive":
         return "real", draw(st.sampled_from(base.BAD_REAL + [0.0, -1.0, HUGE]))
     if kind in ("nonneg", "prob", "real", "gamma"):
@@ -879,17 +917,6 @@ NOT_DOORS = {
     "display": "shows source in the book; show_source is covered in test_bad_input.py",
     "checks.Verdict": "a result type (a passed check)",
     "stats.Result": "the base class of the result types",
-    # made public by the layout (issue 20) for use between pglib's own modules, whose doors check the
-    # arguments first; door specs for them are a follow-up
-    "fused.estimates_from_uniforms": "internal plumbing (issue 20)",
-    "losses.reduce_terms": "internal plumbing (issue 20)",
-    "policies.numpy_forward": "internal plumbing (issue 20)",
-    "returns.discounts": "internal plumbing (issue 20)",
-    "stats.as_numpy": "internal plumbing (issue 20)",
-    "stats.format_p": "internal plumbing (issue 20)",
-    "stats.format_sig": "internal plumbing (issue 20)",
-    "stats.format_interval": "formats numbers the library computed (issue 19)",
-    "verify.report_from_samples": "internal plumbing (issue 20)",
     "fused.Moments": "a result type built by reinforce_moments",
     "enumeration.Enumeration": "a result type built by all_trajectories",
     "llm.GroupBatch": "a result type built by group_batch (every group loss checks it is one)",

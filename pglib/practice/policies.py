@@ -88,7 +88,11 @@ def numpy_forward(net: nn.Sequential, activation: str) -> Callable[[np.ndarray],
     input is never modified), and 2-D inputs use ``np.dot`` (the same BLAS call as ``@``, with less
     dispatch overhead).
     """
+    validate.instance(net, "net", nn.Sequential, "a torch.nn.Sequential of Linear layers and activations")
+    activation = validate.one_of(activation, "activation", tuple(_NUMPY_ACTIVATIONS))
     linears = [m for m in net if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("net must hold at least one nn.Linear layer; got none")
     layers = [(m.weight.detach().to("cpu", torch.float64).numpy().T.copy(),
                None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy()) for m in linears]
     *hidden, (w_out, b_out) = layers

@@ -225,7 +225,26 @@ def report_from_samples(kind, samples, grad, alpha, mdp, traj_for_matching, logi
                         state_names=None) -> Report:
     """The :class:`Report` of ``samples [n, *grad.shape]`` (one gradient estimate each) against the
     exact ``grad``: the unbiasedness test, its power along grad J, the scale test, and the closest
-    known mistake (matched on ``traj_for_matching`` at ``logits`` when given)."""
+    known mistake (matched on ``traj_for_matching`` at ``logits`` when given). ``kind`` is
+    ``"estimator"``, ``"loss"`` or ``"module"``; ``exact_bias`` (shaped like ``grad``) is the exact
+    bias when known, else None; ``note`` a sentence or None."""
+    kind = validate.one_of(kind, "kind", ("estimator", "loss", "module"))
+    validate.instance(mdp, "mdp", TabularMDP)
+    grad = validate.floats(grad, "grad", min_ndim=1, copy=True)
+    dims = f"[n, {', '.join(map(str, grad.shape))}] (one estimate of grad per row)"
+    samples = validate.floats(samples, "samples", shape=(None, *grad.shape), dims=dims)
+    alpha = validate.real(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
+    if traj_for_matching is not None:
+        validate.batch(traj_for_matching, "traj_for_matching")
+        logits = validate.mdp_logits(mdp, logits)
+    if exact_bias is not None:
+        exact_bias = validate.floats(exact_bias, "exact_bias", shape=tuple(grad.shape), dims="of grad", copy=True)
+    if note is not None:
+        note = validate.string(note, "note")
+    if state_names is not None and (isinstance(state_names, str) or not isinstance(state_names, (list, tuple))
+                                    or not all(isinstance(s, str) for s in state_names)):
+        raise validate.ArgumentTypeError(f"state_names must be a sequence of strings or None; got "
+                                         f"{validate.describe(state_names)}")
     test = stats.unbiasedness_test(samples, grad, alpha=alpha)
     n = samples.shape[0]
     g = grad.reshape(-1)
