@@ -622,7 +622,7 @@ def _bad_array(valid, draw, min_ndim: int = 1, two_d_samples: bool = False) -> t
         return kind, b.reshape(a.shape)
     if min_ndim == 0:
         return kind, np.zeros(a.shape + (2,))
-    if a.ndim == 1:
+    if a.ndim <= 1:  # also a None (nullable) argument, read as a 0-d array: a scalar is the wrong shape
         return kind, np.zeros(())
     return kind, np.zeros((1,) + a.shape[1:]) if two_d_samples else np.zeros(a.shape[:-1] + (a.shape[-1] + 1,))
 

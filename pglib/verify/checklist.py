@@ -408,6 +408,8 @@ def check_loss_gradient(loss: torch.Tensor, params: Sequence[torch.Tensor], dist
     """
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
         raise ValueError(f"loss must be a scalar tensor; got {getattr(loss, 'shape', type(loss).__name__)}")
+    if not loss.is_floating_point():  # complex, bool, integer: no real gradient to compare
+        raise validate.ArgumentTypeError(f"loss must be a real floating-point scalar tensor; got dtype {loss.dtype}")
     validate.finite(loss, "loss")
     if rtol is not None:
         rtol = validate.real(rtol, "rtol", low=0.0, low_open=True)
