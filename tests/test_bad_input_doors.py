@@ -484,7 +484,8 @@ def _tiny_ppo(w: World):
 SPECS += [
     T("llm.group_batch", lambda **kw: llm.group_batch(**kw).logp.detach(),
       lambda w: dict(traj=_seq_traj(w), logits=_seq_logits(w), group_size=2),
-      dict(traj="object", logits="tensor", group_size="count", logits_old="tensor", logits_ref="tensor")),
+      dict(traj="object", logits="tensor", group_size="count", logits_old="tensor", logits_ref="tensor"),
+      nullable={"logits_old", "logits_ref"}),
     T("llm.group_advantages", llm.group_advantages, lambda w: dict(rewards=w.values),
       dict(rewards="tensor_any", baseline="choice", scale="choice", eps="nonneg"), nullable={"baseline", "scale"}),
     _group_spec("group_loss", scale="choice", reduction="choice", epsilon="unit_open"),
@@ -529,7 +530,7 @@ SPECS += [
       dict(entropy="tensor", mask="mask", reduction="choice")),
     T("mdp.sequence_problem", lambda **kw: mdp.sequence_problem(**kw).transitions,
       lambda w: dict(targets=(0, 1), vocab_size=2, max_length=2),
-      dict(vocab_size="count", max_length="count", prompt_probs="tensor")),
+      dict(vocab_size="count", max_length="count", prompt_probs="tensor"), nullable={"prompt_probs"}),
     # PPO and the training loop's helpers
     T("ppo.PPOConfig", lambda **kw: dataclasses.asdict(ppo.PPOConfig(**kw)),
       lambda w: dict(clip=0.2, gamma=0.98, epochs=4, minibatch_size=256, lr=2.5e-3),

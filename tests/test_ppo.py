@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,17 @@ def test_train_ppo_is_deterministic_and_logs():
     assert h1.simulated_steps[-1] >= 1024 and len(h1.clip_fraction) == len(h1.update_steps) == 8
     assert h1.episode_returns == h2.episode_returns and h1.approx_kl == h2.approx_kl
     assert all(0 <= c <= 1 for c in h1.clip_fraction) and all(e > 0 for e in h1.entropy)
+
+
+def test_train_ppo_evaluates_on_schedule_and_records_the_solve():
+    # the verified-solve protocol of pglib.train (check_solve) runs on a PPOConfig too
+    cfg = PPOConfig(total_steps=512, num_envs=2, n_steps=64, minibatch_size=64, eval_every=256, eval_episodes=2,
+                    solve_return=1.0, device="cpu")
+    _, h = train_ppo(cfg)
+    assert h.eval_steps == [256]  # the solve (any episode returns >= 1) stops the run at the first evaluation
+    assert h.solved_at_simulated == 256 and len(h.eval_returns) == 1 and h.eval_returns[0] >= 1.0
+    _, h = train_ppo(dataclasses.replace(cfg, solve_return=10_000.0))  # never solved: every evaluation runs
+    assert h.eval_steps == [256, 512] and h.solved_at_simulated is None
 
 
 def test_train_ppo_gaussian_runs():

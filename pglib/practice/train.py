@@ -325,10 +325,17 @@ def train(cfg: Config = Config()) -> tuple[torch.nn.Module, History]:
     return policy, hist
 
 
+#: what :func:`check_solve` reads of a configuration
+_EVAL_FIELDS = ("env_id", "solve_return", "eval_mean_action", "eval_seed", "eval_episodes", "env_kwargs")
+
+
 def check_solve(policy, cfg: Config, hist: History, collector: VectorCollector) -> bool:
     """One scheduled evaluation of the current policy; records it and the first solve.
-    True if solved."""
-    validate.instance(cfg, "cfg", Config, "a pglib.train.Config")
+    True if solved. ``cfg`` is a :class:`Config` or a :class:`pglib.practice.ppo.PPOConfig` (their
+    evaluation fields are the same; ppo builds on this module, so it is recognised by them)."""
+    if not isinstance(cfg, Config) and not all(hasattr(cfg, f) for f in _EVAL_FIELDS):
+        raise validate.ArgumentTypeError(f"cfg must be a pglib.train.Config or a pglib.ppo.PPOConfig; "
+                                         f"got {type(cfg).__name__}")
     validate.instance(hist, "hist", History, "a pglib.train.History")
     validate.instance(collector, "collector", VectorCollector, "a pglib.rollout.VectorCollector")
     threshold = cfg.solve_return
